@@ -1,0 +1,39 @@
+# Quick start:  make run   (the main job)     make test   (the test suite)
+# Both set everything up on a fresh machine: .venv with torch 2.13.0 (CPU) and datadiet, and
+# Debian's dataset-fashion-mnist when apt is there and the data is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.datadiet-installed
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: run test data bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+data:
+	@if [ -f $(FMNIST) ] || [ -n "$$DATADIET_DATA" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "installing Debian's dataset-fashion-mnist"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null \
+	    || echo "warning: could not install dataset-fashion-mnist; pass --data-dir or set DATADIET_DATA"; \
+	else echo "warning: no apt-get; put the Fashion-MNIST IDX files in a folder and set DATADIET_DATA"; fi
+
+run: $(STAMP) data
+	$(VENV)/bin/datadiet train fashion-mnist --model cnn --epochs 8 --out runs
+
+test: $(STAMP) data
+	$(PY) -m pytest
+
+bench: $(STAMP) data
+	$(PY) bench/train_throughput.py
+
+clean:
+	rm -rf $(VENV) runs

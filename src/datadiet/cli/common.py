@@ -1,0 +1,60 @@
+"""Shared CLI plumbing: JSON output, progress bars, error reporting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from datadiet.runs import to_jsonable
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+def emit_json(obj) -> None:
+    """One JSON object as the last stdout line."""
+    sys.stdout.write(json.dumps(to_jsonable(obj), allow_nan=True) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress_bar(description: str, *, quiet: bool = False):
+    """Yields a ``callback(done, total)`` that drives a rich progress bar on stderr."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
+    ) as p:
+        task = p.add_task(description, total=None)
+
+        def cb(done: int, total: int) -> None:
+            p.update(task, completed=done, total=total)
+
+        yield cb
+
+
+@contextmanager
+def multi_progress(quiet: bool = False):
+    """Yields ``new(description) -> callback``: one bar per stage of a multi-stage job."""
+    if quiet:
+        yield lambda description: (lambda done, total: None)
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
+    ) as p:
+        def new(description: str):
+            task = p.add_task(description, total=None)
+
+            def cb(done: int, total: int) -> None:
+                p.update(task, completed=done, total=total)
+
+            return cb
+
+        yield new

@@ -1,0 +1,157 @@
+"""``datadiet`` command line. Every command takes ``--json`` (one JSON object, last stdout line).
+
+Bad input prints one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+from rich.table import Table
+from typing_extensions import Annotated
+
+from datadiet.cli.common import emit_json, progress_bar, stderr, stdout
+from datadiet.errors import DataDietError
+
+# typer vendors click in new releases and re-exports it in old ones: find its exception classes
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="datadiet: find the training examples that matter, prune the rest, prove the pruned set trains as well.",
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last stdout line")]
+DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="folder with the dataset's files")]
+NoiseOpt = Annotated[float, typer.Option("--label-noise", help="fraction of training labels to corrupt (seeded)")]
+NoiseSeedOpt = Annotated[int, typer.Option("--noise-seed", help="seed of the label noise")]
+SamplesOpt = Annotated[Optional[int], typer.Option("--samples", help="mnist1d: number of examples to generate")]
+OutOpt = Annotated[str, typer.Option("--out", help="root folder for run directories")]
+ModelOpt = Annotated[str, typer.Option("--model", help="model name (see `datadiet models`)")]
+WidthOpt = Annotated[float, typer.Option("--width", help="width multiplier of the model")]
+
+
+def _dataset(name, data_dir, label_noise, noise_seed, samples):
+    from datadiet.data import load_dataset
+
+    return load_dataset(name, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
+
+
+@app.command()
+def datasets(json_: JsonOpt = False):
+    """List the registered datasets."""
+    from datadiet.data import DATASETS
+
+    rows = [{"name": d.name, "description": d.description} for d in DATASETS.values()]
+    if json_:
+        emit_json({"datasets": rows})
+        return
+    t = Table("name", "description")
+    for r in rows:
+        t.add_row(r["name"], r["description"])
+    stdout.print(t)
+
+
+@app.command()
+def models(json_: JsonOpt = False):
+    """List the registered models."""
+    from datadiet.models import MODELS
+
+    rows = [{"name": m.name, "description": m.description} for m in MODELS.values()]
+    if json_:
+        emit_json({"models": rows})
+        return
+    t = Table("name", "description")
+    for r in rows:
+        t.add_row(r["name"], r["description"])
+    stdout.print(t)
+
+
+def _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay):
+    from datadiet.models import MODELS
+    from datadiet.training import TrainConfig
+    from datadiet.validation import check_choice
+
+    check_choice("model", model, MODELS)
+    cfg = TrainConfig(model=model, width=width, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
+                      augment=augment, schedule=schedule, weight_decay=weight_decay)
+    return cfg.with_seed(seed)
+
+
+EpochsOpt = Annotated[int, typer.Option("--epochs", help="passes over the (sub)set")]
+StepsOpt = Annotated[Optional[int], typer.Option("--steps", help="optimiser steps (overrides --epochs)")]
+BatchOpt = Annotated[int, typer.Option("--batch-size")]
+LrOpt = Annotated[float, typer.Option("--lr", help="peak learning rate")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="seed for init, data order and augmentation")]
+AugOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="the dataset's crop/flip augmentation")]
+ScheduleOpt = Annotated[str, typer.Option("--schedule", help="onecycle, cosine, step or constant")]
+WdOpt = Annotated[float, typer.Option("--weight-decay")]
+
+
+@app.command()
+def train(
+    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
+    model: ModelOpt = "cnn",
+    epochs: EpochsOpt = 8,
+    steps: StepsOpt = None,
+    batch_size: BatchOpt = 128,
+    lr: LrOpt = 0.05,
+    width: WidthOpt = 1.0,
+    seed: SeedOpt = 0,
+    augment: AugOpt = True,
+    schedule: ScheduleOpt = "onecycle",
+    weight_decay: WdOpt = 5e-4,
+    out: OutOpt = "runs",
+    data_dir: DataDirOpt = None,
+    label_noise: NoiseOpt = 0.0,
+    noise_seed: NoiseSeedOpt = 0,
+    samples: SamplesOpt = None,
+    json_: JsonOpt = False,
+):
+    """Train a model on a dataset and report test accuracy overall and per class."""
+    from datadiet.experiment import train_in_run_dir
+
+    cfg = _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay)
+    ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    with progress_bar(f"train {model} on {ds.name}") as cb:
+        summary = train_in_run_dir(ds, cfg, out, progress=cb)
+    if json_:
+        emit_json(summary)
+        return
+    t = Table("class", "test accuracy")
+    for name, acc in zip(summary["class_names"], summary["per_class_accuracy"]):
+        t.add_row(name, f"{acc:.4f}")
+    stdout.print(t)
+    stdout.print(f"test accuracy: {summary['test_accuracy']:.4f}  ({summary['train_size']} examples, "
+                 f"{summary['steps']} steps, {summary['seconds']:.1f}s)  run: {summary['run_dir']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:
+        args = ["--help"]
+    try:
+        app(args=args, prog_name="datadiet", standalone_mode=False)
+    except DataDietError as e:
+        print(f"datadiet: error: {e}", file=sys.stderr)
+        return 2
+    except _CLICK_EXCEPTION as e:
+        msg = " ".join(e.format_message().split())
+        print(f"datadiet: error: {msg}", file=sys.stderr)
+        return 2 if isinstance(e, _USAGE_ERROR) else e.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("datadiet: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Readers for the on-disk formats: IDX (MNIST family), CIFAR python pickles, npz, sklearn, mnist1d."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from datadiet.errors import DataDietError
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse one IDX file (optionally gzipped)."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as e:
+        raise DataDietError(f"cannot read IDX file {path}: {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataDietError(f"corrupt IDX file {path}: bad magic number")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataDietError(f"corrupt IDX file {path}: truncated header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataDietError(
+            f"corrupt IDX file {path}: expected {expected} data bytes for shape {shape}, found {len(raw) - header}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        p = directory / name
+        if p.is_file():
+            return p
+    return None
+
+
+def load_idx_dir(directory: Path, *, dataset: str, hint: str) -> dict[str, np.ndarray]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataDietError(f"{dataset}: data directory {directory} does not exist; {hint}")
+    out = {}
+    for key, stem in IDX_FILES.items():
+        p = _find(directory, stem)
+        if p is None:
+            raise DataDietError(f"{dataset}: {stem}[.gz] not found in {directory}; {hint}")
+        out[key] = read_idx(p)
+    for split in ("train", "test"):
+        if out[f"x_{split}"].shape[0] != out[f"y_{split}"].shape[0]:
+            raise DataDietError(f"{dataset}: {split} images and labels differ in count in {directory}")
+    return out
+
+
+def fashion_mnist_dir(data_dir: str | None) -> Path:
+    """--data-dir, then $DATADIET_DATA (itself or its fashion-mnist/ folder), then Debian's package."""
+    candidates = []
+    if data_dir:
+        candidates.append(Path(data_dir))
+    elif os.environ.get("DATADIET_DATA"):
+        env = Path(os.environ["DATADIET_DATA"])
+        candidates += [env / "fashion-mnist", env]
+    else:
+        candidates.append(DEBIAN_FASHION_MNIST)
+    for c in candidates:
+        if c.is_dir() and _find(c, IDX_FILES["x_train"]):
+            return c
+    return candidates[-1]
+
+
+FASHION_HINT = (
+    "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass "
+    "--data-dir / set DATADIET_DATA to a folder with the four IDX files"
+)
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except FileNotFoundError:
+        raise DataDietError(f"CIFAR file not found: {path}") from None
+    except Exception as e:  # corrupt pickles raise many types
+        raise DataDietError(f"corrupt CIFAR file {path}: {e}") from None
+
+
+def _key(d: dict, name: str):
+    for k in (name.encode(), name):
+        if k in d:
+            return d[k]
+    raise DataDietError(f"CIFAR batch lacks key {name!r}")
+
+
+def load_cifar(data_dir: str | None, *, fine: bool) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    name = "cifar100" if fine else "cifar10"
+    folder = "cifar-100-python" if fine else "cifar-10-batches-py"
+    if not data_dir:
+        raise DataDietError(f"{name} needs --data-dir pointing at the extracted {folder} folder")
+    d = Path(data_dir)
+    if (d / folder).is_dir():
+        d = d / folder
+    if not d.is_dir():
+        raise DataDietError(f"{name}: data directory {d} does not exist")
+    if fine:
+        train_files, test_files, meta_file, label_key, names_key = ["train"], ["test"], "meta", "fine_labels", "fine_label_names"
+    else:
+        train_files = [f"data_batch_{i}" for i in range(1, 6)]
+        test_files, meta_file, label_key, names_key = ["test_batch"], "batches.meta", "labels", "label_names"
+
+    def read(files):
+        xs, ys = [], []
+        for f in files:
+            b = _unpickle(d / f)
+            x = np.asarray(_key(b, "data"), dtype=np.uint8)
+            y = np.asarray(_key(b, label_key), dtype=np.int64)
+            if x.ndim != 2 or x.shape[1] != 3072 or x.shape[0] != y.shape[0]:
+                raise DataDietError(f"corrupt CIFAR file {d / f}: data has shape {x.shape}")
+            xs.append(x.reshape(-1, 3, 32, 32))
+            ys.append(y)
+        return np.concatenate(xs), np.concatenate(ys)
+
+    x_train, y_train = read(train_files)
+    x_test, y_test = read(test_files)
+    meta = _unpickle(d / meta_file)
+    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in _key(meta, names_key))
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, names
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    p = Path(path)
+    if not p.is_file():
+        raise DataDietError(f"npz file not found: {p}")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
+            if missing:
+                raise DataDietError(f"npz file {p} lacks arrays {', '.join(missing)} (needs x_train, y_train, x_test, y_test)")
+            out = {k: np.asarray(z[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
+            if "class_names" in z.files:
+                out["class_names"] = np.asarray(z["class_names"]).astype(str)
+            return out
+    except DataDietError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DataDietError(f"corrupt npz file {p}: {e}") from None
+
+
+def load_digits_arrays(*, test_fraction: float = 0.25, seed: int = 0) -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = d.images.astype(np.float32)  # (1797, 8, 8), values 0..16
+    y = d.target.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y))
+    n_test = int(round(test_fraction * len(y)))
+    te, tr = perm[:n_test], perm[n_test:]
+    return {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te]}
+
+
+def load_mnist1d_arrays(*, samples: int, seed: int = 42) -> dict[str, np.ndarray]:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = samples
+    args.seed = seed
+    state = np.random.get_state()
+    try:
+        d = make_dataset(args)
+    finally:
+        np.random.set_state(state)
+    return {
+        "x_train": d["x"].astype(np.float32),
+        "y_train": d["y"].astype(np.int64),
+        "x_test": d["x_test"].astype(np.float32),
+        "y_test": d["y_test"].astype(np.int64),
+    }

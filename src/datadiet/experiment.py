@@ -1,0 +1,51 @@
+"""Run a training job inside a run directory: skip when finished, resume when interrupted."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from datadiet.data.dataset import Dataset
+from datadiet.runs import RunDir, atomic_torch_save, atomic_write_json, config_hash, read_json
+from datadiet.training import TrainConfig, train
+
+
+def dataset_key(dataset: Dataset) -> dict:
+    """The part of a dataset that affects results: its name and content fingerprint."""
+    return {"name": dataset.name, "fingerprint": dataset.fingerprint}
+
+
+def train_in_run_dir(
+    dataset: Dataset,
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    subset: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stop_after: int | None = None,
+) -> dict:
+    """Train once per (dataset, config, subset); returns the summary stored in ``result.json``."""
+    cfg = {"dataset": dataset_key(dataset), "train": config,
+           "subset": None if subset is None else config_hash(np.asarray(subset, dtype=np.int64).tolist(), 16)}
+    rd = RunDir(out, "train", cfg).create()
+    result_path = rd.file("result.json")
+    if result_path.exists():
+        out_ = read_json(result_path)
+        out_["resumed"] = "finished earlier"
+        return out_
+    resumed = rd.file("state.pt").exists()
+    res = train(dataset, config, subset=subset, run_dir=rd.path, progress=progress, stop_after=stop_after)
+    summary = res.summary(dataset.class_names)
+    summary["run_dir"] = str(rd.path)
+    if res.steps < config.total_steps(res.train_size):
+        summary["interrupted_at_step"] = res.steps
+        return summary
+    atomic_torch_save(rd.file("model.pt"), res.model.state_dict())
+    atomic_write_json(result_path, summary)
+    rd.file("state.pt").unlink(missing_ok=True)
+    summary["resumed"] = "resumed" if resumed else "new"
+    return summary

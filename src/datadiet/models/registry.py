@@ -1,0 +1,48 @@
+"""Model registry: ``build_model(name, input_shape, num_classes, width=..., seed=...)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from datadiet.errors import DataDietError
+from datadiet.models.nets import MLP, ResNet18, SmallCNN
+from datadiet.validation import check_positive_float, check_positive_int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    description: str
+    factory: Callable[..., nn.Module]
+    needs_image: bool = False
+
+
+MODELS: dict[str, ModelInfo] = {
+    "mlp": ModelInfo("mlp", "2 hidden layers of 256*width units, ReLU", MLP),
+    "cnn": ModelInfo("cnn", "small CNN: 2 conv-BN-ReLU-pool blocks (16/32 channels * width), 128-unit head (default)", SmallCNN),
+    "resnet18": ModelInfo("resnet18", "ResNet-18, CIFAR form (3x3 stem, no max-pool), 64*width base channels", ResNet18, needs_image=True),
+}
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def build_model(name: str, input_shape, num_classes: int, *, width: float = 1.0, seed: int = 0) -> nn.Module:
+    """Build a freshly initialised model; ``seed`` fixes the initialisation (global RNG untouched)."""
+    if name not in MODELS:
+        raise DataDietError(f"unknown model {name!r}; valid: {', '.join(model_names())}")
+    width = check_positive_float("width", width)
+    check_positive_int("num_classes", num_classes)
+    seed = check_positive_int("init_seed", seed, allow_zero=True)
+    info = MODELS[name]
+    input_shape = tuple(int(s) for s in input_shape)
+    if info.needs_image and len(input_shape) != 3:
+        raise DataDietError(f"model {name!r} needs image input (C, H, W), got input shape {input_shape}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return info.factory(input_shape, num_classes, width=width)

@@ -1,0 +1,240 @@
+"""An in-memory trainer: batches from index permutations, no DataLoader.
+
+Design points that later stages rely on:
+
+* any index ``subset`` of the training set can be trained on; the permutation of epoch ``e`` is a
+  pure function of ``(order_seed, e)`` and the augmentation of step ``s`` of ``(aug_seed, s)``, so a
+  run resumed from a saved step reproduces the uninterrupted run exactly;
+* ``hooks`` see every training batch's example indices, logits and targets (forgetting, AUM);
+* ``checkpoint_steps`` saves the model at chosen steps (scoring a few epochs in, rewinding for
+  lottery tickets); ``init_state`` and ``masks`` start from given weights and keep pruned weights at
+  zero (iterative magnitude pruning);
+* with ``run_dir`` the run saves a resume state at every epoch end and checkpoint, atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from datadiet.data.dataset import Dataset
+from datadiet.models import build_model
+from datadiet.runs import atomic_torch_save
+from datadiet.training.augment import augment_batch
+from datadiet.training.config import TrainConfig, lr_at
+from datadiet.validation import check_indices
+
+
+class BatchHook(Protocol):
+    """Sees every training batch. ``logits`` are detached, from the model in train mode."""
+
+    def on_batch(self, step: int, epoch: int, indices: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    test_accuracy: float
+    per_class_accuracy: list[float]
+    steps: int
+    epochs: float
+    train_size: int
+    examples_seen: int
+    seconds: float
+    checkpoints: dict[int, dict] = field(default_factory=dict)
+
+    def summary(self, class_names: Sequence[str] | None = None) -> dict:
+        out = {
+            "test_accuracy": self.test_accuracy,
+            "per_class_accuracy": self.per_class_accuracy,
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "train_size": self.train_size,
+            "examples_seen": self.examples_seen,
+            "seconds": self.seconds,
+        }
+        if class_names is not None:
+            out["class_names"] = list(class_names)
+        return out
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from a tuple of integers (never from time)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, dtype=np.uint64)[0] >> 1)
+
+
+def epoch_permutation(n: int, order_seed: int, epoch: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(derived_seed(order_seed, epoch, 0x0D))
+    return torch.randperm(n, generator=g)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """Logits in eval mode; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, batch_size: int = 1024) -> tuple[float, list[float]]:
+    """Overall and per-class accuracy (NaN for a class with no examples)."""
+    pred = predict_logits(model, x, batch_size=batch_size).argmax(1)
+    correct = (pred == y).double()
+    counts = torch.bincount(y, minlength=num_classes).double()
+    hits = torch.bincount(y, weights=correct, minlength=num_classes)
+    per_class = torch.where(counts > 0, hits / counts.clamp(min=1), torch.full_like(counts, float("nan")))
+    return float(correct.mean()), [float(v) for v in per_class]
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor] | None) -> None:
+    if not masks:
+        return
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, m in masks.items():
+            params[name].mul_(m)
+
+
+def train(
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    subset: Iterable[int] | np.ndarray | None = None,
+    hooks: Sequence[BatchHook] = (),
+    checkpoint_steps: Iterable[int] = (),
+    run_dir: str | Path | None = None,
+    init_state: dict | None = None,
+    masks: dict[str, torch.Tensor] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on ``dataset`` (or the index ``subset`` of its training set).
+
+    ``checkpoint_steps`` may include 0 (the initialisation). ``stop_after`` ends the run early after
+    that many steps (the resume state is saved), used to simulate an interruption.
+    """
+    n_all = dataset.num_train
+    idx = torch.arange(n_all) if subset is None else torch.from_numpy(check_indices("subset", subset, n_all))
+    n = int(idx.numel())
+    if n < 1:
+        from datadiet.errors import DataDietError
+
+        raise DataDietError("subset must hold at least one training example, got 0")
+    steps_per_epoch = config.steps_per_epoch(n)
+    total = config.total_steps(n)
+    ckpt = sorted({int(s) for s in checkpoint_steps if 0 <= int(s) <= total})
+
+    model = build_model(config.model, dataset.input_shape, dataset.num_classes, width=config.width, seed=config.init_seed)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    apply_masks(model, masks)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim > 1 else no_decay).append(p)
+    opt = torch.optim.SGD(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0,
+    )
+    run_dir = Path(run_dir) if run_dir is not None else None
+    state_path = run_dir / "state.pt" if run_dir is not None else None
+    checkpoints: dict[int, dict] = {}
+    step, seconds = 0, 0.0
+    if state_path is not None and state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        for h, hs in zip(hooks, state["hooks"]):
+            h.load_state_dict(hs)
+        step, seconds = state["step"], state["seconds"]
+
+    def save_state():
+        if state_path is not None:
+            atomic_torch_save(state_path, {
+                "step": step, "seconds": seconds + time.perf_counter() - t0,
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "hooks": [h.state_dict() for h in hooks],
+            })
+
+    def save_checkpoint():
+        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if run_dir is not None:
+            atomic_torch_save(run_dir / "checkpoints" / f"step_{step:07d}.pt", sd)
+        checkpoints[step] = sd
+
+    t0 = time.perf_counter()
+    x_all, y_all = dataset.x_train, dataset.y_train
+    aug = dataset.augment if config.augment else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    model.train()
+    if step in ckpt and step not in checkpoints:
+        save_checkpoint()
+    limit = total if stop_after is None else min(total, step + stop_after)
+    while step < limit:
+        epoch, pos = divmod(step, steps_per_epoch)
+        batches = torch.tensor_split(idx[epoch_permutation(n, config.order_seed, epoch)], steps_per_epoch)
+        for b in batches[pos:]:
+            if step >= limit:
+                break
+            lr = lr_at(config, step, total)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = x_all[b]
+            if aug is not None and aug.enabled:
+                x = augment_batch(x, aug, torch.Generator().manual_seed(derived_seed(config.aug_seed, step, 0xA6)))
+            y = y_all[b]
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if masks:
+                apply_masks(model, masks)
+            if hooks:
+                detached = logits.detach()
+                for h in hooks:
+                    h.on_batch(step, epoch, b, detached, y)
+            step += 1
+            if step in ckpt:
+                save_checkpoint()
+            if progress is not None:
+                progress(step, total)
+            if step % steps_per_epoch == 0 or step == limit:
+                save_state()
+    seconds += time.perf_counter() - t0
+    acc, per_class = evaluate(model, dataset.x_test, dataset.y_test, dataset.num_classes)
+    if run_dir is not None and ckpt:  # checkpoints saved before an interruption live on disk
+        for s in ckpt:
+            p = run_dir / "checkpoints" / f"step_{s:07d}.pt"
+            if s not in checkpoints and p.exists():
+                checkpoints[s] = torch.load(p, map_location="cpu", weights_only=True)
+    return TrainResult(
+        model=model,
+        test_accuracy=acc,
+        per_class_accuracy=per_class,
+        steps=step,
+        epochs=step / steps_per_epoch,
+        train_size=n,
+        examples_seen=_examples_seen(n, steps_per_epoch, step),
+        seconds=seconds,
+        checkpoints=checkpoints,
+    )
+
+
+def _examples_seen(n: int, steps_per_epoch: int, steps: int) -> int:
+    full, rem = divmod(steps, steps_per_epoch)
+    sizes = [len(c) for c in torch.tensor_split(torch.arange(n), steps_per_epoch)]
+    return full * n + sum(sizes[:rem])

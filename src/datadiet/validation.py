@@ -1,0 +1,122 @@
+"""The one place that validates user input. Messages name the parameter and the value received."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from datadiet.errors import DataDietError
+
+
+def check_positive_int(name: str, value, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise DataDietError(f"{name} must be an integer, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise DataDietError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DataDietError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise DataDietError(f"{name} must be a finite number {bound}, got {value!r}")
+    return v
+
+
+def check_fraction(name: str, value, *, allow_one: bool = True, allow_zero: bool = True) -> float:
+    """A fraction in [0, 1] (or [0, 1) with ``allow_one=False``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DataDietError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    hi = "1]" if allow_one else "1)"
+    lo = "[0" if allow_zero else "(0"
+    if (
+        not math.isfinite(v)
+        or v < 0
+        or v > 1
+        or (v == 1 and not allow_one)
+        or (v == 0 and not allow_zero)
+    ):
+        raise DataDietError(f"{name} must be in {lo}, {hi}, got {value!r}")
+    return v
+
+
+def check_choice(name: str, value: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    if value not in choices:
+        raise DataDietError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+    return value
+
+
+def parse_list(name: str, text: str) -> list[str]:
+    """Split a comma-separated option; refuses an empty list."""
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise DataDietError(f"{name} must list at least one value, got {text!r}")
+    return items
+
+
+def as_inputs_targets(inputs, targets, *, num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate and convert (inputs, targets) to float32 / int64 tensors on the CPU.
+
+    inputs: (N, ...) finite floats; targets: (N,) integers in [0, num_classes).
+    """
+    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+    y = torch.as_tensor(np.asarray(targets) if not isinstance(targets, torch.Tensor) else targets)
+    if x.ndim < 2:
+        raise DataDietError(f"inputs must have shape (N, ...) with at least 2 dims, got shape {tuple(x.shape)}")
+    if y.ndim != 1:
+        raise DataDietError(f"targets must have shape (N,), got shape {tuple(y.shape)}")
+    if x.shape[0] != y.shape[0]:
+        raise DataDietError(
+            f"inputs and targets must have the same length, got {x.shape[0]} and {y.shape[0]}"
+        )
+    if not x.is_floating_point():
+        x = x.float()
+    if x.dtype != torch.float32:
+        x = x.float()
+    if not torch.isfinite(x).all():
+        raise DataDietError("inputs contain NaN or infinite values")
+    if y.is_floating_point():
+        if not torch.isfinite(y).all() or (y != y.round()).any():
+            raise DataDietError("targets must be integer class labels, got non-integer values")
+    y = y.long()
+    if y.numel() and y.min() < 0:
+        raise DataDietError(f"targets must be >= 0, got {int(y.min())}")
+    if num_classes is not None and y.numel() and y.max() >= num_classes:
+        raise DataDietError(f"targets must be < num_classes={num_classes}, got {int(y.max())}")
+    return x, y
+
+
+def check_indices(name: str, indices, n: int) -> np.ndarray:
+    """Unique int64 indices into a set of size n, sorted."""
+    idx = np.asarray(indices)
+    if idx.ndim != 1:
+        raise DataDietError(f"{name} must be 1-D, got shape {idx.shape}")
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise DataDietError(f"{name} must be integers, got dtype {idx.dtype}")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise DataDietError(f"{name} must lie in [0, {n}), got values in [{idx.min()}, {idx.max()}]")
+    if np.unique(idx).size != idx.size:
+        raise DataDietError(f"{name} must not repeat an index")
+    return np.sort(idx)
+
+
+def seeds_from(name: str, seeds: Sequence[int] | int) -> list[int]:
+    if isinstance(seeds, (int, np.integer)):
+        check_positive_int(name, seeds)
+        return list(range(int(seeds)))
+    out = [check_positive_int(name, s, allow_zero=True) for s in seeds]
+    if not out:
+        raise DataDietError(f"{name} must name at least one seed")
+    return out

@@ -1,0 +1,167 @@
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from datadiet.data import DATASETS, add_label_noise, from_arrays, load_dataset
+from datadiet.data.loaders import DEBIAN_FASHION_MNIST, read_idx
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(ValueError, match="valid: fashion-mnist, mnist, mnist1d, digits"):
+        load_dataset("imagenet")
+
+
+def test_registry_names():
+    assert {"fashion-mnist", "mnist", "mnist1d", "digits", "cifar10", "cifar100", "npz:PATH"} <= set(DATASETS)
+
+
+def test_digits_shapes_and_normalisation():
+    d = load_dataset("digits")
+    assert d.x_train.shape == (1348, 1, 8, 8) and d.x_test.shape == (449, 1, 8, 8)
+    assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
+    assert d.num_classes == 10 and d.class_names[3] == "3"
+    assert abs(float(d.x_train.mean())) < 1e-4 and abs(float(d.x_train.std()) - 1) < 1e-2
+    np.testing.assert_array_equal(d.index, np.arange(1348))
+    assert load_dataset("digits").fingerprint == d.fingerprint
+
+
+def test_mnist1d_sample_count():
+    d = load_dataset("mnist1d", samples=500)
+    assert d.x_train.shape == (400, 1, 40) and d.x_test.shape == (100, 1, 40)
+    assert not d.is_image
+    with pytest.raises(ValueError, match="samples"):
+        load_dataset("digits", samples=100)
+
+
+def _write_idx(path: Path, arr: np.ndarray, gz: bool):
+    header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    data = header + arr.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+
+
+def _idx_dir(tmp_path, n_train=20, n_test=10, gz=True):
+    rng = np.random.default_rng(1)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    for name, a in arrays.items():
+        _write_idx(tmp_path / (name + (".gz" if gz else "")), a, gz)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_roundtrip(tmp_path, gz):
+    arrays = _idx_dir(tmp_path, gz=gz)
+    d = load_dataset("mnist", data_dir=str(tmp_path))
+    assert d.x_train.shape == (20, 1, 28, 28)
+    np.testing.assert_array_equal(d.y_train.numpy(), arrays["train-labels-idx1-ubyte"])
+    raw = d.denormalise(d.x_train) * 255
+    np.testing.assert_allclose(raw[:, 0].numpy(), arrays["train-images-idx3-ubyte"], atol=1e-3)
+
+
+def test_fashion_mnist_from_data_dir_and_env(tmp_path, monkeypatch):
+    _idx_dir(tmp_path, n_train=30)
+    assert load_dataset("fashion-mnist", data_dir=str(tmp_path)).num_train == 30
+    monkeypatch.setenv("DATADIET_DATA", str(tmp_path))
+    from datadiet.data import loaders
+
+    assert loaders.fashion_mnist_dir(None) == tmp_path
+
+
+def test_idx_corrupt_and_missing(tmp_path):
+    _idx_dir(tmp_path, gz=False)
+    p = tmp_path / "train-images-idx3-ubyte"
+    p.write_bytes(p.read_bytes()[:-5])
+    with pytest.raises(ValueError, match="corrupt IDX file"):
+        read_idx(p)
+    with pytest.raises(ValueError, match="corrupt IDX file"):
+        load_dataset("mnist", data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="does not exist"):
+        load_dataset("fashion-mnist", data_dir=str(tmp_path / "nope"))
+    with pytest.raises(ValueError, match="--data-dir"):
+        load_dataset("mnist")
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed (make test installs it)")
+def test_fashion_mnist_from_debian_package():
+    d = load_dataset("fashion-mnist")
+    assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
+    assert d.class_names[0] == "T-shirt/top" and d.class_names[9] == "Ankle boot"
+    assert np.bincount(d.y_train.numpy()).tolist() == [6000] * 10
+    assert d.augment.flip and d.augment.crop_padding == 2
+
+
+def test_cifar_pickles(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for i in range(1, 6):
+        with open(folder / f"data_batch_{i}", "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 4))}, f)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), b"labels": [0, 1, 2]}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f)
+    d = load_dataset("cifar10", data_dir=str(tmp_path))
+    assert d.x_train.shape == (20, 3, 32, 32) and d.class_names[2] == "c2"
+    (folder / "test_batch").write_bytes(b"garbage")
+    from datadiet.data.registry import _load_clean
+
+    _load_clean.cache_clear()
+    with pytest.raises(ValueError, match="corrupt CIFAR file"):
+        load_dataset("cifar10", data_dir=str(tmp_path))
+
+
+def test_npz_roundtrip_and_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "d.npz"
+    np.savez(p, x_train=rng.normal(size=(30, 5)), y_train=rng.integers(0, 3, 30),
+             x_test=rng.normal(size=(10, 5)), y_test=rng.integers(0, 3, 10))
+    d = load_dataset(f"npz:{p}")
+    assert d.x_train.shape == (30, 1, 5) and d.num_classes == 3
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.zeros((3, 2)), y_train=np.zeros(3))
+    with pytest.raises(ValueError, match="lacks arrays x_test, y_test"):
+        load_dataset(f"npz:{bad}")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="corrupt npz"):
+        load_dataset(f"npz:{corrupt}")
+    nan = tmp_path / "nan.npz"
+    np.savez(nan, x_train=np.full((3, 2), np.nan), y_train=np.zeros(3, int), x_test=np.zeros((2, 2)), y_test=np.zeros(2, int))
+    with pytest.raises(ValueError, match="NaN"):
+        load_dataset(f"npz:{nan}")
+    shape = tmp_path / "shape.npz"
+    np.savez(shape, x_train=np.zeros((3, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 2)), y_test=np.zeros(2, int))
+    with pytest.raises(ValueError, match=r"y_train must have shape \(3,\)"):
+        load_dataset(f"npz:{shape}")
+
+
+def test_label_noise_is_seeded_and_recorded():
+    d = load_dataset("digits")
+    n1 = add_label_noise(d, 0.1, seed=3)
+    n2 = load_dataset("digits", label_noise=0.1, noise_seed=3)
+    assert n1.noisy.sum() == round(0.1 * d.num_train)
+    changed = (n1.y_train != d.y_train).numpy()
+    np.testing.assert_array_equal(changed, n1.noisy)
+    np.testing.assert_array_equal(n1.y_train.numpy(), n2.y_train.numpy())
+    assert torch.equal(n1.y_train_clean, d.y_train)
+    assert n1.fingerprint != d.fingerprint
+    n3 = add_label_noise(d, 0.1, seed=4)
+    assert not np.array_equal(n3.noisy, n1.noisy)
+    with pytest.raises(ValueError, match=r"label_noise must be in \[0, 1\]"):
+        add_label_noise(d, 1.5)
+
+
+def test_from_arrays_channels_last():
+    x = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3)).astype(np.uint8)
+    d = from_arrays("c", x, np.arange(6) % 2, x[:2], np.array([0, 1]), scale=255)
+    assert d.x_train.shape == (6, 3, 32, 32)
