@@ -1,0 +1,17 @@
+"""Per-example scores. Convention for every score: **higher = harder = more important = kept first**.
+
+Functional core (arrays in, arrays out; the model is scored in eval mode and its mode, parameters
+and gradients are left as they were):
+
+* :func:`el2n`, :func:`grand`, :func:`loss`, :func:`margin` (negated, so higher = harder),
+  :func:`input_norm`, :func:`random_scores`;
+* :class:`ForgettingHook` and :class:`AUMHook` count over training through the trainer's batch hooks.
+"""
+
+from datadiet.scores.basic import el2n, el2n_from_logits, input_norm, loss, margin, margin_from_logits, random_scores
+from datadiet.scores.grand import grand, grand_loop
+
+__all__ = [
+    "el2n", "el2n_from_logits", "grand", "grand_loop", "input_norm", "loss", "margin",
+    "margin_from_logits", "random_scores",
+]

@@ -1,0 +1,74 @@
+"""Scores computed from a forward pass: EL2N, loss, margin; and the input-norm and random baselines.
+
+Every score here follows the package convention: higher = harder = kept first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from datadiet.scores._common import batches, check_logits, prepare, scoring_mode, to_numpy
+from datadiet.validation import as_inputs_targets, check_positive_int
+
+
+@torch.no_grad()
+def _logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
+    with scoring_mode(model):
+        out = torch.cat([model(x[s]) for s in batches(x.shape[0], batch_size)]) if x.shape[0] else torch.empty(0, 0)
+    if x.shape[0]:
+        check_logits(out, y)
+    return out.float()
+
+
+def el2n_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """‖softmax(logits) − onehot(y)‖₂ per row, computed stably without materialising the one-hot."""
+    p = torch.softmax(logits.double(), dim=1)
+    sq = (p * p).sum(1) - 2 * p.gather(1, targets[:, None]).squeeze(1) + 1
+    return sq.clamp(min=0).sqrt()
+
+
+def margin_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """True-class logit minus the largest other logit (positive = correct and confident)."""
+    true = logits.gather(1, targets[:, None]).squeeze(1)
+    others = logits.scatter(1, targets[:, None], float("-inf"))
+    return true - others.max(1).values
+
+
+def el2n(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
+    """EL2N (Paul et al. 2021): ‖softmax(f(x)) − onehot(y)‖₂ per example, model in eval mode. Shape (N,)."""
+    x, y, batch_size = prepare(model, inputs, targets, batch_size)
+    return to_numpy(el2n_from_logits(_logits(model, x, y, batch_size), y))
+
+
+def loss(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
+    """Per-example cross-entropy loss in eval mode. Shape (N,)."""
+    x, y, batch_size = prepare(model, inputs, targets, batch_size)
+    logits = _logits(model, x, y, batch_size).double()
+    return to_numpy(F.cross_entropy(logits, y, reduction="none"))
+
+
+def margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
+    """Negative margin: largest other logit minus the true-class logit (higher = harder). Shape (N,).
+
+    The margin itself (true-class logit minus the largest other) is positive for confidently correct
+    examples; it is negated so that this score, like every other, ranks hard examples highest.
+    """
+    x, y, batch_size = prepare(model, inputs, targets, batch_size)
+    return to_numpy(-margin_from_logits(_logits(model, x, y, batch_size).double(), y))
+
+
+def input_norm(inputs) -> np.ndarray:
+    """‖x‖₂ of each (normalised) input: the baseline Kirsch (2023) found GraNd at init tracks. Shape (N,)."""
+    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+    x, _ = as_inputs_targets(x, torch.zeros(x.shape[0] if x.ndim else 0, dtype=torch.long))
+    return to_numpy(x.double().flatten(1).norm(dim=1))
+
+
+def random_scores(n: int, *, seed: int = 0) -> np.ndarray:
+    """Uniform random scores in [0, 1) from ``seed``: selecting the top of them is random pruning."""
+    n = check_positive_int("n", n, allow_zero=True)
+    seed = check_positive_int("seed", seed, allow_zero=True)
+    return np.random.default_rng([seed, 0x72616E64]).random(n)
