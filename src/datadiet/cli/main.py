@@ -132,6 +132,69 @@ def train(
                  f"{summary['steps']} steps, {summary['seconds']:.1f}s)  run: {summary['run_dir']}")
 
 
+@app.command()
+def score(
+    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
+    method: Annotated[str, typer.Option("--method", help="comma-separated: el2n, grand, forgetting, aum, loss, margin, input-norm, random")] = "el2n",
+    epoch: Annotated[int, typer.Option("--epoch", help="score after t epochs of training (0 = at initialisation)")] = 2,
+    seeds: Annotated[int, typer.Option("--seeds", help="independent initialisations to average over")] = 4,
+    model: ModelOpt = "cnn",
+    epochs: Annotated[int, typer.Option("--epochs", help="length of the training schedule the scoring runs follow")] = 8,
+    batch_size: BatchOpt = 128,
+    lr: LrOpt = 0.05,
+    width: WidthOpt = 1.0,
+    augment: AugOpt = True,
+    schedule: ScheduleOpt = "onecycle",
+    weight_decay: WdOpt = 5e-4,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="write diagnostic PNGs")] = True,
+    out: OutOpt = "runs",
+    data_dir: DataDirOpt = None,
+    label_noise: NoiseOpt = 0.0,
+    noise_seed: NoiseSeedOpt = 0,
+    samples: SamplesOpt = None,
+    json_: JsonOpt = False,
+):
+    """Score every training example, averaged over independent initialisations (higher = harder)."""
+    from datadiet.cli.common import multi_progress
+    from datadiet.scores import METHODS, ScoreConfig, score_dataset
+    from datadiet.validation import check_choice, parse_list
+
+    methods = parse_list("method", method)
+    for m in methods:
+        check_choice("method", m, METHODS)
+    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
+    configs = [ScoreConfig(method=m, epoch=epoch, seeds=tuple(range(seeds)) if seeds > 0 else (), train=tcfg) for m in methods]
+    ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    results = {}
+    with multi_progress(quiet=False) as new_bar:
+        for cfg in configs:
+            r = score_dataset(ds, cfg, out=out, progress=new_bar)
+            entry = {"scores": str(r.path), "seed_agreement": r.seed_agreement,
+                     "mean_seed_agreement": float(sum(r.seed_agreement) / len(r.seed_agreement)), "cost": r.cost}
+            if figures:
+                from datadiet.diagnostics import score_figures
+
+                entry.update(score_figures(ds, r))
+            if ds.noisy is not None:
+                top = r.table.nlargest(max(1, int(round(0.1 * len(r.table)))), "score", keep="first")
+                entry["noisy_recall_top10"] = float(top["noisy"].sum() / max(1, ds.noisy.sum()))
+            results[cfg.method] = entry
+    summary = {"scores": results[methods[0]]["scores"], "methods": results, "dataset": ds.name,
+               "epoch": epoch, "seeds": seeds}
+    if json_:
+        emit_json(summary)
+        return
+    t = Table("method", "mean Spearman(single seed, mean)", "table")
+    for m, e in results.items():
+        t.add_row(m, f"{e['mean_seed_agreement']:.3f}", e["scores"])
+    stdout.print(t)
+    for m, e in results.items():
+        if "noisy_recall_top10" in e:
+            stdout.print(f"{m}: {e['noisy_recall_top10']:.1%} of the corrupted labels are in the top-scored 10%")
+        for f in e.get("figures", []):
+            stdout.print(f"figure: {f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:

@@ -9,9 +9,14 @@ and gradients are left as they were):
 """
 
 from datadiet.scores.basic import el2n, el2n_from_logits, input_norm, loss, margin, margin_from_logits, random_scores
+from datadiet.scores.dynamics import AUMHook, ForgettingHook
 from datadiet.scores.grand import grand, grand_loop
 
 __all__ = [
-    "el2n", "el2n_from_logits", "grand", "grand_loop", "input_norm", "loss", "margin",
+    "AUMHook", "ForgettingHook", "el2n", "el2n_from_logits", "grand", "grand_loop", "input_norm", "loss", "margin",
     "margin_from_logits", "random_scores",
 ]
+
+from datadiet.scores.run import METHODS, ScoreConfig, ScoreResult, read_score_table, score_dataset, seed_agreement  # noqa: E402
+
+__all__ += ["METHODS", "ScoreConfig", "ScoreResult", "read_score_table", "score_dataset", "seed_agreement"]

@@ -211,7 +211,7 @@ def train(
             if step in ckpt:
                 save_checkpoint()
             if progress is not None:
-                progress(step, total)
+                progress(step, limit)
             if step % steps_per_epoch == 0 or step == limit:
                 save_state()
     seconds += time.perf_counter() - t0

@@ -1,0 +1,241 @@
+"""Scoring runs: K independent initialisations trained t epochs, scored at t, averaged over K.
+
+Each seed is an independent unit of work with its own run directory
+``OUT/ckpt_<hash>`` (dataset fingerprint, training config with that seed's seeds, epoch t). One
+training run per (seed, t) serves every method: it saves the model at epoch t (for EL2N, GraNd,
+loss, margin) and the forgetting and AUM counts gathered by batch hooks on the way. Scores per
+method are cached beside the checkpoint, so re-running, or scoring another method, redoes nothing.
+The aggregate lives in ``OUT/score_<hash>/scores.parquet``: one row per training example with
+``index, label, score`` (mean over seeds), ``score_std`` and ``seed_<s>`` (each seed's raw scores).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from datadiet.data.dataset import Dataset
+from datadiet.errors import DataDietError
+from datadiet.models import build_model
+from datadiet.runs import RunDir, atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json
+from datadiet.scores.basic import el2n, input_norm, loss, margin, random_scores
+from datadiet.scores.dynamics import AUMHook, ForgettingHook
+from datadiet.scores.grand import grand
+from datadiet.training import TrainConfig, train
+from datadiet.validation import check_choice, check_positive_int, seeds_from
+
+METHODS = ("el2n", "grand", "forgetting", "aum", "loss", "margin", "input-norm", "random")
+MODEL_METHODS = {"el2n": el2n, "grand": grand, "loss": loss, "margin": margin}
+DYNAMIC_METHODS = ("forgetting", "aum")
+SCORE_SEED_OFFSET = 10_000  # scoring runs use seeds 10000+s, apart from the evaluation runs' seeds
+
+ProgressFactory = Callable[[str], Callable[[int, int], None]]
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """What a scoring run computes: ``method`` at epoch ``epoch`` of ``train``'s schedule, for each seed."""
+
+    method: str
+    epoch: int = 5
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        check_choice("method", self.method, METHODS)
+        check_positive_int("epoch", self.epoch, allow_zero=True)
+        object.__setattr__(self, "seeds", tuple(seeds_from("seeds", self.seeds)))
+        if self.method in DYNAMIC_METHODS and self.epoch == 0:
+            raise DataDietError(f"method {self.method!r} counts over training: epoch must be >= 1, got 0")
+        if self.epoch > self.train.epochs:
+            raise DataDietError(f"epoch must be <= the training schedule's epochs ({self.train.epochs}), got {self.epoch}")
+
+    @property
+    def needs_training(self) -> bool:
+        return self.method not in ("input-norm", "random")
+
+    def seed_config(self, seed: int) -> TrainConfig:
+        return self.train.with_seed(SCORE_SEED_OFFSET + seed)
+
+
+@dataclass
+class ScoreResult:
+    config: ScoreConfig
+    table: pd.DataFrame
+    per_seed: np.ndarray  # (N, K)
+    seed_agreement: list[float]
+    cost: dict
+    path: Path | None = None
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.table["score"].to_numpy()
+
+
+def seed_agreement(per_seed: np.ndarray) -> list[float]:
+    """Spearman correlation of each seed's scores with the mean over seeds (how many seeds suffice)."""
+    from scipy.stats import spearmanr
+
+    mean = per_seed.mean(axis=1)
+    out = []
+    for k in range(per_seed.shape[1]):
+        if np.ptp(per_seed[:, k]) == 0 or np.ptp(mean) == 0:
+            out.append(1.0 if np.array_equal(per_seed[:, k], mean) else 0.0)
+        else:
+            out.append(float(spearmanr(per_seed[:, k], mean).statistic))
+    return out
+
+
+def _dataset_key(dataset: Dataset) -> dict:
+    return {"name": dataset.name, "fingerprint": dataset.fingerprint}
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_npy(path: Path, n: int) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # a corrupt cache entry is recomputed
+    return a if a.shape == (n,) else None
+
+
+def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, progress) -> tuple[np.ndarray, dict]:
+    """Scores of one seed (cached in its run directory) and the compute it cost."""
+    n = dataset.num_train
+    tcfg = config.seed_config(seed)
+    rd = RunDir(out, "ckpt", {"dataset": _dataset_key(dataset), "train": tcfg, "epoch": config.epoch}).create()
+    cost_path = rd.file("cost.json")
+    cost = read_json(cost_path) if cost_path.exists() else {}
+    cached = _load_npy(rd.file(f"scores_{config.method}.npy"), n)
+    if cached is not None and config.method in cost.get("methods", {}):
+        return cached, {"train_examples": cost["train_examples"], "train_seconds": cost["train_seconds"], **cost["methods"][config.method]}
+    model_path = rd.file("model.pt")
+    if not model_path.exists() or not rd.file("dynamics.npz").exists():
+        hooks = [ForgettingHook(n), AUMHook(n)]
+        steps = config.epoch * tcfg.steps_per_epoch(n)
+        if steps == 0:
+            model = build_model(tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed)
+            res_steps, res_examples, res_seconds = 0, 0, 0.0
+        else:
+            res = train(dataset, tcfg, hooks=hooks, run_dir=rd.path, stop_after=steps,
+                        progress=progress)
+            model, res_steps, res_examples, res_seconds = res.model, res.steps, res.examples_seen, res.seconds
+        buf = __import__("io").BytesIO()
+        np.savez(buf, forgetting=hooks[0].scores(), aum=hooks[1].scores())
+        atomic_write_bytes(rd.file("dynamics.npz"), buf.getvalue())
+        from datadiet.runs import atomic_torch_save
+
+        atomic_torch_save(model_path, model.state_dict())
+        cost = {"train_steps": res_steps, "train_examples": res_examples, "train_seconds": res_seconds, "methods": {}}
+        atomic_write_json(cost_path, cost)
+        rd.file("state.pt").unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    if config.method in DYNAMIC_METHODS:
+        with np.load(rd.file("dynamics.npz")) as z:
+            scores = np.asarray(z[config.method], dtype=np.float64)
+        score_examples = 0
+    else:
+        model = build_model(tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed)
+        model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+        scores = MODEL_METHODS[config.method](model, dataset.x_train, dataset.y_train)
+        score_examples = n
+    _save_npy(rd.file(f"scores_{config.method}.npy"), scores)
+    method_cost = {"score_examples": score_examples, "score_seconds": time.perf_counter() - t0}
+    cost = read_json(cost_path)
+    cost["methods"][config.method] = method_cost
+    atomic_write_json(cost_path, cost)
+    return scores, {"train_examples": cost["train_examples"], "train_seconds": cost["train_seconds"], **method_cost}
+
+
+def score_table(dataset: Dataset, per_seed: np.ndarray, seeds) -> pd.DataFrame:
+    """One row per training example: index, label, score (mean), score_std, seed_<s>[, noisy]."""
+    table = pd.DataFrame({
+        "index": dataset.index,
+        "label": dataset.y_train.numpy().astype(np.int64),
+        "score": per_seed.mean(axis=1),
+        "score_std": per_seed.std(axis=1),
+    })
+    for k, s in enumerate(seeds):
+        table[f"seed_{s}"] = per_seed[:, k]
+    if dataset.noisy is not None:
+        table["noisy"] = dataset.noisy
+    return table
+
+
+def score_dataset(
+    dataset: Dataset,
+    config: ScoreConfig,
+    *,
+    out: str | Path,
+    progress: ProgressFactory | None = None,
+) -> ScoreResult:
+    """Run (or load) a scoring run; writes ``OUT/score_<hash>/scores.parquet`` and ``summary.json``."""
+    out = Path(out)
+    rd = RunDir(out, "score", {"dataset": _dataset_key(dataset), "score": config}).create()
+    n = dataset.num_train
+    per_seed = np.empty((n, len(config.seeds)))
+    cost = {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0}
+    for k, s in enumerate(config.seeds):
+        if config.method == "random":
+            per_seed[:, k] = random_scores(n, seed=s)
+            continue
+        if config.method == "input-norm":
+            t0 = time.perf_counter()
+            per_seed[:, k] = input_norm(dataset.x_train)
+            cost["score_examples"] += n
+            cost["score_seconds"] += time.perf_counter() - t0
+            continue
+        cb = progress(f"{config.method} seed {s}: train to epoch {config.epoch}") if progress else None
+        scores, c = _seed_unit(dataset, config, s, out, cb)
+        per_seed[:, k] = scores
+        for key in cost:
+            cost[key] += c[key]
+    if not np.isfinite(per_seed).all():
+        raise DataDietError(f"{config.method} produced non-finite scores (did training diverge? try a lower --lr)")
+    table = score_table(dataset, per_seed, config.seeds)
+    agreement = seed_agreement(per_seed)
+    path = rd.file("scores.parquet")
+    atomic_write_parquet(path, table)
+    atomic_write_json(rd.file("summary.json"), {
+        "method": config.method, "epoch": config.epoch, "seeds": list(config.seeds),
+        "seed_agreement": agreement, "mean_seed_agreement": float(np.mean(agreement)), "cost": cost,
+        "dataset": _dataset_key(dataset), "num_examples": n,
+    })
+    return ScoreResult(config=config, table=table, per_seed=per_seed, seed_agreement=agreement, cost=cost, path=path)
+
+
+def read_score_table(path: str | Path, *, dataset: Dataset | None = None) -> pd.DataFrame:
+    """Read and check a score table (as written by :func:`score_dataset`), optionally against a dataset."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataDietError(f"score table not found: {p}")
+    try:
+        table = pd.read_parquet(p)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise DataDietError(f"corrupt score table {p}: {type(e).__name__}") from None
+    missing = [c for c in ("index", "label", "score") if c not in table.columns]
+    if missing:
+        raise DataDietError(f"score table {p} lacks column(s) {', '.join(missing)}")
+    if not np.array_equal(table["index"].to_numpy(), np.arange(len(table))):
+        raise DataDietError(f"score table {p} must have one row per example with index 0..N-1 in order")
+    if dataset is not None:
+        if len(table) != dataset.num_train:
+            raise DataDietError(f"score table {p} has {len(table)} rows but {dataset.name} has {dataset.num_train} training examples")
+        if not np.array_equal(table["label"].to_numpy(), dataset.y_train.numpy()):
+            raise DataDietError(f"score table {p} labels do not match {dataset.name}'s training labels")
+    return table
