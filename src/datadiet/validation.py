@@ -120,3 +120,55 @@ def seeds_from(name: str, seeds: Sequence[int] | int) -> list[int]:
     if not out:
         raise DataDietError(f"{name} must name at least one seed")
     return out
+
+
+def check_finite_1d(name: str, values, *, allow_empty: bool = False) -> np.ndarray:
+    """A 1-D array of real, finite numbers, returned as float64.
+
+    NaN and +/-inf are refused (the message counts them); so are bool, complex and non-numeric dtypes.
+    """
+    arr = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
+    if arr.ndim != 1:
+        raise DataDietError(f"{name} must be 1-D with shape (N,), got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise DataDietError(f"{name} must not be empty")
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise DataDietError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int((~finite).sum()) - n_nan
+        raise DataDietError(
+            f"{name} must be finite, got {n_nan} NaN and {n_inf} infinite value(s) out of {arr.size}"
+        )
+    return arr
+
+
+def check_count_or_fraction(name: str, value, n: int) -> int:
+    """A fraction of n (a float in [0, 1]) or a count (an int in [0, n]); returns the count.
+
+    A fraction f becomes ``floor(f * n + 0.5)`` (round half up). Bools are refused, so are floats
+    outside [0, 1]: ``1.0`` means all n, ``1`` means one example.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise DataDietError(f"{name} must be a fraction in [0, 1] or an integer count, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        if not 0 <= value <= n:
+            raise DataDietError(f"{name} must be a count in [0, {n}], got {value!r}")
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise DataDietError(f"{name} must be a fraction in [0, 1] (or an integer count), got {value!r}")
+        return int(math.floor(float(value) * n + 0.5))
+    raise DataDietError(f"{name} must be a fraction in [0, 1] or an integer count, got {value!r}")
+
+
+def check_labels(name: str, labels, n: int) -> np.ndarray:
+    """Integer class labels of shape (n,), returned as int64."""
+    arr = np.asarray(labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels)
+    if arr.shape != (n,):
+        raise DataDietError(f"{name} must have shape ({n},), got shape {arr.shape}")
+    if arr.size and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer)):
+        raise DataDietError(f"{name} must be integer class labels, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
