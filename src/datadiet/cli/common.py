@@ -41,19 +41,25 @@ def progress_bar(description: str, *, quiet: bool = False):
 
 @contextmanager
 def multi_progress(quiet: bool = False):
-    """Yields ``new(description) -> callback``: one bar per stage of a multi-stage job."""
+    """Yields ``new(description) -> callback``: a bar per stage, shown from its first update and
+    replaced by a one-line note when the stage completes (cached stages never show)."""
     if quiet:
         yield lambda description: (lambda done, total: None)
         return
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
     ) as p:
         def new(description: str):
-            task = p.add_task(description, total=None)
+            state = {"task": None}
 
             def cb(done: int, total: int) -> None:
-                p.update(task, completed=done, total=total)
+                if state["task"] is None:
+                    state["task"] = p.add_task(description, total=total)
+                p.update(state["task"], completed=done, total=total)
+                if done >= total:
+                    p.remove_task(state["task"])
+                    p.console.print(f"done: {description}", highlight=False)
 
             return cb
 

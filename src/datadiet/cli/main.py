@@ -115,7 +115,7 @@ def train(
     json_: JsonOpt = False,
 ):
     """Train a model on a dataset and report test accuracy overall and per class."""
-    from datadiet.experiment import train_in_run_dir
+    from datadiet.training.managed import train_in_run_dir
 
     cfg = _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay)
     ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
@@ -193,6 +193,178 @@ def score(
             stdout.print(f"{m}: {e['noisy_recall_top10']:.1%} of the corrupted labels are in the top-scored 10%")
         for f in e.get("figures", []):
             stdout.print(f"figure: {f}")
+
+
+@app.command()
+def prune(
+    scores: Annotated[str, typer.Argument(help="a score table (scores.parquet) written by `datadiet score`")],
+    keep: Annotated[float, typer.Option("--keep", help="fraction of the training set to KEEP, in [0, 1]")],
+    out: Annotated[str, typer.Option("--out", help="where to write the kept indices (.npy or .txt)")],
+    strategy: Annotated[str, typer.Option("--strategy", help="hardest, easiest, window, random or ccs")] = "hardest",
+    offset: Annotated[float, typer.Option("--offset", help="window: fraction of the hardest examples to skip first")] = 0.0,
+    balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")] = False,
+    hard_cutoff: Annotated[float, typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples to drop")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="seed for random and ccs")] = 0,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="the scored dataset (default: read from the table's summary.json)")] = None,
+    export: Annotated[Optional[str], typer.Option("--export", help="also write the pruned dataset as .npz")] = None,
+    data_dir: DataDirOpt = None,
+    label_noise: NoiseOpt = 0.0,
+    noise_seed: NoiseSeedOpt = 0,
+    samples: SamplesOpt = None,
+    json_: JsonOpt = False,
+):
+    """Keep a fraction of the training set by score; report what was kept per class and the storage saved."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from datadiet.runs import atomic_write_bytes, read_json
+    from datadiet.scores import read_score_table
+    from datadiet.selection import kept_per_class, select, storage_report
+    from datadiet.validation import check_fraction
+
+    keep = check_fraction("keep", keep)
+    out_path = Path(out)
+    if out_path.suffix not in (".npy", ".txt"):
+        from datadiet.errors import DataDietError
+
+        raise DataDietError(f"out must end in .npy or .txt, got {out!r}")
+    if export is not None and not export.endswith(".npz"):
+        from datadiet.errors import DataDietError
+
+        raise DataDietError(f"export must end in .npz, got {export!r}")
+    summary_path = Path(scores).parent / "summary.json"
+    if dataset is None and summary_path.exists():
+        dataset = read_json(summary_path).get("dataset", {}).get("name")
+    ds = None
+    if dataset is not None:
+        ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    elif export is not None:
+        from datadiet.errors import DataDietError
+
+        raise DataDietError("export needs --dataset (the table has no summary.json naming its dataset)")
+    table = read_score_table(scores, dataset=ds)
+    labels = table["label"].to_numpy()
+    kwargs = {}
+    if strategy == "window":
+        kwargs["offset"] = offset
+    if strategy == "ccs":
+        kwargs["hard_cutoff"] = hard_cutoff
+    idx = select(table["score"].to_numpy(), keep=keep, strategy=strategy, labels=labels, balanced=balanced, seed=seed, **kwargs)
+    names = list(ds.class_names) if ds is not None else None
+    per_class = kept_per_class(idx, labels, names)
+    bpe = ds.bytes_per_example if ds is not None else 0
+    storage = storage_report(idx, len(table), bpe)
+    if out_path.suffix == ".npy":
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, idx)
+        atomic_write_bytes(out_path, buf.getvalue())
+    else:
+        atomic_write_bytes(out_path, ("\n".join(map(str, idx.tolist())) + "\n").encode())
+    if export is not None:
+        import io
+
+        x = ds.denormalise(ds.x_train[idx]).numpy()
+        buf = io.BytesIO()
+        np.savez_compressed(buf, x_train=x, y_train=ds.y_train[idx].numpy(), x_test=ds.denormalise(ds.x_test).numpy(),
+                            y_test=ds.y_test.numpy(), kept_index=idx, class_names=np.array(ds.class_names))
+        atomic_write_bytes(export, buf.getvalue())
+    result = {"indices": str(out_path), "kept": int(idx.size), "total": len(table), "strategy": strategy,
+              "per_class": per_class.to_dict(orient="records"), "storage": storage, "export": export}
+    if json_:
+        emit_json(result)
+        return
+    t = Table("class", "total", "kept", "kept %")
+    for r in result["per_class"]:
+        t.add_row(str(r["name"]), str(r["total"]), str(r["kept"]), f"{100 * r['kept_fraction']:.1f}")
+    stdout.print(t)
+    stdout.print(f"kept {idx.size} of {len(table)} examples ({strategy}) -> {out_path}")
+    if bpe:
+        stdout.print(f"storage: {storage['bytes_kept'] / 1e6:.2f} MB kept, {storage['bytes_saved'] / 1e6:.2f} MB saved "
+                     f"({bpe} bytes per raw example)")
+
+
+@app.command()
+def sweep(
+    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
+    methods: Annotated[str, typer.Option("--methods", help="comma-separated scoring methods; random is random pruning")] = "random,el2n,grand",
+    fractions: Annotated[str, typer.Option("--fractions", help="comma-separated fractions PRUNED, each in [0, 1)")] = "0,0.3,0.5,0.7",
+    seeds: Annotated[int, typer.Option("--seeds", help="training seeds per (method, fraction)")] = 1,
+    epochs: Annotated[int, typer.Option("--epochs", help="epochs of full-data training")] = 8,
+    score_epoch: Annotated[int, typer.Option("--score-epoch", help="epoch at which examples are scored")] = 2,
+    score_seeds: Annotated[int, typer.Option("--score-seeds", help="initialisations averaged per score")] = 2,
+    budget: Annotated[str, typer.Option("--budget", help="epochs (same epochs, pruning saves compute) or steps (same optimiser steps)")] = "epochs",
+    strategy: Annotated[str, typer.Option("--strategy", help="selection for scored methods: hardest, easiest, window, ccs")] = "hardest",
+    offset: Annotated[float, typer.Option("--offset", help="window: fraction of the hardest to skip")] = 0.0,
+    balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")] = False,
+    model: ModelOpt = "cnn",
+    batch_size: BatchOpt = 128,
+    lr: LrOpt = 0.05,
+    width: WidthOpt = 1.0,
+    augment: AugOpt = True,
+    schedule: ScheduleOpt = "onecycle",
+    weight_decay: WdOpt = 5e-4,
+    out: OutOpt = "runs",
+    data_dir: DataDirOpt = None,
+    label_noise: NoiseOpt = 0.0,
+    noise_seed: NoiseSeedOpt = 0,
+    samples: SamplesOpt = None,
+    json_: JsonOpt = False,
+):
+    """Score, prune to each fraction, train on each subset, compare against random pruning."""
+    import shlex
+
+    from datadiet.cli.common import multi_progress
+    from datadiet.errors import DataDietError
+    from datadiet.sweep import SweepConfig, run_sweep, write_report
+    from datadiet.validation import parse_list
+
+    fr = []
+    for f in parse_list("fractions", fractions):
+        try:
+            fr.append(float(f))
+        except ValueError:
+            raise DataDietError(f"fractions must be numbers in [0, 1), got {f!r}") from None
+    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
+    cfg = SweepConfig(methods=tuple(parse_list("methods", methods)), fractions=tuple(fr), seeds=seeds, train=tcfg,
+                      score_epoch=score_epoch, score_seeds=score_seeds, budget=budget, strategy=strategy, offset=offset,
+                      balanced=balanced)
+    ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with multi_progress() as new_bar:
+        res = run_sweep(ds, cfg, out=out, progress=new_bar, command=command)
+    report = write_report(res.path)
+    from datadiet.plots import accuracy_table
+
+    table = accuracy_table(res.results)
+    summary = {"results": str(res.results_path), "plot": res.figures["accuracy"], "figures": res.figures,
+               "report": str(report), "run_dir": str(res.path),
+               "accuracy": {m: {str(f): float(v) for f, v in row.items()}
+                            for m, row in (res.results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction")).iterrows()}}
+    if json_:
+        emit_json(summary)
+        return
+    stdout.print(f"test accuracy (%) by fraction pruned, {ds.name}, budget {budget}:")
+    stdout.print(table.to_string())
+    stdout.print(f"figure: {res.figures['accuracy']}")
+    stdout.print(f"report: {report}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[str, typer.Argument(help="a sweep directory (OUT/sweep_<hash>)")],
+    json_: JsonOpt = False,
+):
+    """Write RUN_DIR/report.md: accuracy table, figures, per-class effects, compute."""
+    from datadiet.sweep import write_report
+
+    path = write_report(run_dir)
+    if json_:
+        emit_json({"report": str(path)})
+        return
+    stdout.print(f"report: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ class Dataset:
     augment: Augment = field(default_factory=Augment)
     y_train_clean: torch.Tensor | None = None
     noisy: np.ndarray | None = None
+    bytes_per_example: int = 0  # storage of one raw training input as it came (e.g. 784 for 28x28 uint8)
 
     @property
     def num_classes(self) -> int:
@@ -105,6 +106,7 @@ def from_arrays(
     from datadiet.errors import DataDietError
 
     fp = fingerprint_arrays(x_train, y_train, x_test, y_test)
+    raw_bytes = int(np.asarray(x_train[:1]).nbytes) + int(np.asarray(y_train[:1]).nbytes)
     xs = []
     for part, x in (("x_train", x_train), ("x_test", x_test)):
         x = np.asarray(x)
@@ -168,4 +170,5 @@ def from_arrays(
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
         augment=augment or Augment(),
+        bytes_per_example=raw_bytes,
     )

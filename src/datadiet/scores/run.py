@@ -28,6 +28,7 @@ from datadiet.scores.basic import el2n, input_norm, loss, margin, random_scores
 from datadiet.scores.dynamics import AUMHook, ForgettingHook
 from datadiet.scores.grand import grand
 from datadiet.training import TrainConfig, train
+from datadiet.training.managed import dataset_key
 from datadiet.validation import check_choice, check_positive_int, seeds_from
 
 METHODS = ("el2n", "grand", "forgetting", "aum", "loss", "margin", "input-norm", "random")
@@ -92,10 +93,6 @@ def seed_agreement(per_seed: np.ndarray) -> list[float]:
     return out
 
 
-def _dataset_key(dataset: Dataset) -> dict:
-    return {"name": dataset.name, "fingerprint": dataset.fingerprint}
-
-
 def _save_npy(path: Path, arr: np.ndarray) -> None:
     import io
 
@@ -118,7 +115,7 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
     """Scores of one seed (cached in its run directory) and the compute it cost."""
     n = dataset.num_train
     tcfg = config.seed_config(seed)
-    rd = RunDir(out, "ckpt", {"dataset": _dataset_key(dataset), "train": tcfg, "epoch": config.epoch}).create()
+    rd = RunDir(out, "ckpt", {"dataset": dataset_key(dataset), "train": tcfg, "epoch": config.epoch}).create()
     cost_path = rd.file("cost.json")
     cost = read_json(cost_path) if cost_path.exists() else {}
     cached = _load_npy(rd.file(f"scores_{config.method}.npy"), n)
@@ -186,7 +183,7 @@ def score_dataset(
 ) -> ScoreResult:
     """Run (or load) a scoring run; writes ``OUT/score_<hash>/scores.parquet`` and ``summary.json``."""
     out = Path(out)
-    rd = RunDir(out, "score", {"dataset": _dataset_key(dataset), "score": config}).create()
+    rd = RunDir(out, "score", {"dataset": dataset_key(dataset), "score": config}).create()
     n = dataset.num_train
     per_seed = np.empty((n, len(config.seeds)))
     cost = {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0}
@@ -214,7 +211,7 @@ def score_dataset(
     atomic_write_json(rd.file("summary.json"), {
         "method": config.method, "epoch": config.epoch, "seeds": list(config.seeds),
         "seed_agreement": agreement, "mean_seed_agreement": float(np.mean(agreement)), "cost": cost,
-        "dataset": _dataset_key(dataset), "num_examples": n,
+        "dataset": dataset_key(dataset), "num_examples": n,
     })
     return ScoreResult(config=config, table=table, per_seed=per_seed, seed_agreement=agreement, cost=cost, path=path)
 

@@ -1,0 +1,39 @@
+"""Figures and tables: score diagnostics and pruning-sweep comparisons (PNG, written atomically).
+
+* :mod:`datadiet.plots.diagnostics` — one score table: per-class histograms, easiest/hardest
+  images, score vs input norm (Kirsch 2023), seed agreement.
+* :mod:`datadiet.plots.sweep` — a sweep results table: accuracy vs fraction pruned (Data Diet
+  Figure 1), per-class change, compute dividend, accuracy table.
+"""
+
+from datadiet.plots.diagnostics import (
+    extreme_examples,
+    save_figure,
+    score_histograms,
+    score_vs_input_norm,
+    seed_agreement,
+)
+from datadiet.plots.sweep import (
+    METHOD_STYLES,
+    accuracy_table,
+    accuracy_vs_fraction,
+    compute_dividend,
+    method_order,
+    method_styles,
+    per_class_change,
+)
+
+__all__ = [
+    "METHOD_STYLES",
+    "accuracy_table",
+    "accuracy_vs_fraction",
+    "compute_dividend",
+    "extreme_examples",
+    "method_order",
+    "method_styles",
+    "per_class_change",
+    "save_figure",
+    "score_histograms",
+    "score_vs_input_norm",
+    "seed_agreement",
+]

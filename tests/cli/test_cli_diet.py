@@ -1,0 +1,148 @@
+"""score, prune, sweep and report from the command line."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+
+from tests.cli.conftest import last_json, run_cli
+
+
+@pytest.fixture(scope="module")
+def flipped_digits_npz(tmp_path_factory):
+    """sklearn digits with 10% of training labels flipped to another class; returns (path, flipped mask)."""
+    d = load_digits()
+    rng = np.random.default_rng(123)
+    perm = rng.permutation(len(d.target))
+    tr, te = perm[:1400], perm[1400:]
+    y = d.target[tr].copy()
+    flipped = np.zeros(len(tr), bool)
+    flipped[rng.choice(len(tr), 140, replace=False)] = True
+    y[flipped] = (y[flipped] + rng.integers(1, 10, flipped.sum())) % 10
+    path = tmp_path_factory.mktemp("npz") / "digits_flipped.npz"
+    np.savez(path, x_train=d.images[tr], y_train=y, x_test=d.images[te], y_test=d.target[te])
+    return path, flipped
+
+
+def test_score_npz_finds_flipped_labels_and_is_deterministic(flipped_digits_npz, tmp_path):
+    path, flipped = flipped_digits_npz
+    args = ["score", f"npz:{path}", "--method", "el2n", "--epoch", "5", "--seeds", "4", "--model", "mlp", "--json"]
+    p = run_cli(*args, "--out", tmp_path / "a")
+    assert p.returncode == 0, p.stderr
+    out = last_json(p)
+    table = pd.read_parquet(out["scores"])
+    assert {"index", "label", "score", "score_std", "seed_0", "seed_1", "seed_2", "seed_3"} <= set(table.columns)
+    assert len(table) == 1400
+    top = table.nlargest(140, "score")["index"].to_numpy()
+    assert flipped[top].sum() > 70, flipped[top].sum()  # most flipped examples are in the top 10%
+    entry = out["methods"]["el2n"]
+    assert 0 < entry["mean_seed_agreement"] <= 1
+    for f in entry["figures"]:
+        assert Path(f).read_bytes()[:4] == b"\x89PNG"
+    again = last_json(run_cli(*args, "--out", tmp_path / "b"))
+    pd.testing.assert_frame_equal(table, pd.read_parquet(again["scores"]))
+
+
+def test_score_reports_each_method(tmp_path):
+    p = run_cli("score", "digits", "--method", "loss,input-norm,random", "--epoch", "1", "--seeds", "2", "--model", "mlp",
+                "--no-figures", "--json", "--out", tmp_path)
+    out = last_json(p)
+    assert set(out["methods"]) == {"loss", "input-norm", "random"}
+    assert out["methods"]["input-norm"]["mean_seed_agreement"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def digits_scores(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scores")
+    p = run_cli("score", "digits", "--method", "el2n", "--epoch", "2", "--seeds", "2", "--model", "mlp", "--no-figures",
+                "--json", "--out", out)
+    return last_json(p)["scores"]
+
+
+def test_prune_writes_indices_and_reports(digits_scores, tmp_path):
+    out = tmp_path / "kept.npy"
+    exp = tmp_path / "pruned.npz"
+    p = run_cli("prune", digits_scores, "--keep", "0.4", "--out", out, "--export", exp, "--json")
+    assert p.returncode == 0, p.stderr
+    res = last_json(p)
+    idx = np.load(out)
+    table = pd.read_parquet(digits_scores)
+    assert idx.dtype == np.int64 and len(idx) == round(0.4 * len(table)) == res["kept"]
+    assert set(idx) == set(table.nlargest(len(idx), "score")["index"])
+    assert sum(r["kept"] for r in res["per_class"]) == len(idx)
+    assert res["storage"]["bytes_saved"] > 0
+    z = np.load(exp)
+    assert z["x_train"].shape[0] == len(idx) and np.array_equal(z["kept_index"], idx)
+    bal = last_json(run_cli("prune", digits_scores, "--keep", "0.5", "--balanced", "--out", tmp_path / "b.txt", "--json"))
+    fr = [r["kept_fraction"] for r in bal["per_class"]]
+    assert max(fr) - min(fr) < 0.02
+    assert len((tmp_path / "b.txt").read_text().split()) == bal["kept"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--keep", "1.5"], "keep must be in [0, 1], got 1.5"),
+    (["--keep", "-0.1"], "keep must be in [0, 1]"),
+    (["--keep", "0.5", "--strategy", "best"], "unknown strategy 'best'"),
+    (["--keep", "0.5", "--dataset", "mnist1d"], "rows but mnist1d has"),
+])
+def test_prune_refuses_bad_input(digits_scores, tmp_path, args, message):
+    p = run_cli("prune", digits_scores, *args, "--out", tmp_path / "k.npy")
+    assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / "k.npy").exists()
+
+
+def test_prune_refuses_missing_and_corrupt_tables(tmp_path):
+    p = run_cli("prune", tmp_path / "none.parquet", "--keep", "0.5", "--out", tmp_path / "k.npy")
+    assert p.returncode == 2 and "score table not found" in p.stderr
+    (tmp_path / "bad.parquet").write_bytes(b"xx")
+    p = run_cli("prune", tmp_path / "bad.parquet", "--keep", "0.5", "--out", tmp_path / "k.npy")
+    assert p.returncode == 2 and "corrupt score table" in p.stderr
+
+
+def test_tiny_sweep_on_digits_and_report(tmp_path):
+    p = run_cli("sweep", "digits", "--model", "mlp", "--methods", "random,el2n,forgetting", "--fractions", "0,0.3,0.6",
+                "--seeds", "2", "--epochs", "4", "--score-epoch", "2", "--score-seeds", "2", "--json", "--out", tmp_path)
+    assert p.returncode == 0, p.stderr
+    out = last_json(p)
+    res = pd.read_parquet(out["results"])
+    assert len(res) == 3 * 3 * 2
+    need = {"method", "fraction", "seed", "train_size", "test_accuracy", "class_0_accuracy", "class_9_accuracy",
+            "scoring_examples", "scoring_seconds", "train_examples", "train_seconds"}
+    assert need <= set(res.columns)
+    assert set(res["train_size"]) == {1348, round(0.7 * 1348), round(0.4 * 1348)}
+    full = res[res["fraction"] == 0]
+    assert full["test_accuracy"].nunique() <= 2  # the full-data runs are shared between methods
+    assert Path(out["plot"]).read_bytes()[:4] == b"\x89PNG"
+    report = Path(out["report"]).read_text()
+    assert "datadiet sweep digits" in report and "| el2n |" in report
+    again = last_json(run_cli("report", Path(out["run_dir"]), "--json"))
+    assert Path(again["report"]).read_text() == report
+
+
+def test_sweep_steps_budget_trains_equal_steps(tmp_path):
+    out = last_json(run_cli("sweep", "digits", "--model", "mlp", "--methods", "random", "--fractions", "0,0.5", "--epochs", "2",
+                            "--budget", "steps", "--json", "--out", tmp_path))
+    res = pd.read_parquet(out["results"])
+    assert res["steps"].nunique() == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fractions", "0,1"], "fraction must be in [0, 1), got 1.0"),
+    (["--fractions", "0,1.2"], "fraction must be in [0, 1)"),
+    (["--fractions", "a"], "fractions must be numbers"),
+    (["--fractions", ","], "fractions must list at least one value"),
+    (["--methods", ""], "methods must list at least one value"),
+    (["--methods", "el2n,magic"], "unknown method 'magic'"),
+    (["--budget", "hours"], "unknown budget 'hours'"),
+])
+def test_sweep_refuses_bad_input(tmp_path, args, message):
+    p = run_cli("sweep", "digits", "--model", "mlp", *args, "--out", tmp_path)
+    assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_report_refuses_non_sweep_dir(tmp_path):
+    p = run_cli("report", tmp_path)
+    assert p.returncode == 2 and "not a finished sweep directory" in p.stderr
