@@ -18,7 +18,6 @@ from datadiet.plots import (  # noqa: E402
     per_class_change,
     score_histograms,
     score_vs_input_norm,
-    seed_agreement,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -145,35 +144,6 @@ def test_score_vs_input_norm_rejects_mismatch(tmp_path):
         score_vs_input_norm(np.zeros(5), np.zeros(6), tmp_path / "x.png", method="grand")
     with pytest.raises(DataDietError, match="finite"):
         score_vs_input_norm(np.array([1.0, np.nan]), np.ones(2), tmp_path / "x.png", method="grand")
-
-
-def test_seed_agreement_matches_scipy(score_table):
-    table, _ = score_table
-    out = seed_agreement(table)
-    expected = [stats.spearmanr(table[c], table["score"]).statistic for c in ("seed_0", "seed_1")]
-    assert out["per_seed"] == pytest.approx(expected)
-    assert out["mean"] == pytest.approx(np.mean(expected))
-    assert all(isinstance(v, float) for v in out["per_seed"]) and isinstance(out["mean"], float)
-
-
-def test_seed_agreement_single_seed_and_no_seed(score_table):
-    table, _ = score_table
-    one = table.drop(columns="seed_1").assign(score=table["seed_0"])
-    assert seed_agreement(one) == {"per_seed": [1.0], "mean": 1.0}
-    with pytest.raises(DataDietError, match="seed_"):
-        seed_agreement(table.drop(columns=["seed_0", "seed_1"]))
-
-
-def test_seed_agreement_orders_seeds_numerically():
-    rng = np.random.default_rng(3)
-    s = rng.random((3, 50))
-    table = pd.DataFrame({"score": s.mean(0), "seed_10": s[2], "seed_2": s[1], "seed_1": s[0]})
-    out = seed_agreement(table)
-    expected = [stats.spearmanr(s[i], s.mean(0)).statistic for i in range(3)]
-    assert out["per_seed"] == pytest.approx(expected)
-
-
-# -- sweep ---------------------------------------------------------------------------------------
 
 
 def test_accuracy_vs_fraction(sweep_table, tmp_path):

@@ -26,10 +26,15 @@ def naive_grand(model, x, y, params=None):
         ps = [named[k] for k in params]
     x = torch.as_tensor(x).double()
     out = []
-    for i in range(x.shape[0]):
-        loss = F.cross_entropy(m(x[i : i + 1]), torch.as_tensor(y[i : i + 1]))
-        gs = torch.autograd.grad(loss, ps, allow_unused=True)
-        out.append(sum(float((g**2).sum()) for g in gs if g is not None) ** 0.5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny per-example ops: one thread is faster (and the value the same)
+    try:
+        for i in range(x.shape[0]):
+            loss = F.cross_entropy(m(x[i : i + 1]), torch.as_tensor(y[i : i + 1]))
+            gs = torch.autograd.grad(loss, ps, allow_unused=True)
+            out.append(sum(float((g**2).sum()) for g in gs if g is not None) ** 0.5)
+    finally:
+        torch.set_num_threads(threads)
     return np.array(out)
 
 
@@ -146,6 +151,7 @@ def test_exact_on_conv_zoo_and_chunking(monkeypatch):
     np.testing.assert_allclose(grand(model, x, y, batch_size=7), got, rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 def test_exact_on_conv1d_zoo():
     torch.manual_seed(0)
     check(Conv1dZoo(), *data((3, 23)))
@@ -180,7 +186,7 @@ def test_batchnorm_without_running_stats_scored_per_example():
 
 def test_independent_of_batch_size():
     model = build_model("cnn", (1, 12, 12), 5, width=0.5)
-    x, y = data((1, 12, 12), n=20)
+    x, y = data((1, 12, 12), n=12)
     a, b, c = (grand(model, x, y, batch_size=bs) for bs in (1, 7, 256))
     np.testing.assert_allclose(a, b, rtol=1e-5)
     np.testing.assert_allclose(a, c, rtol=1e-5)

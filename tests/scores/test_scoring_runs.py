@@ -67,3 +67,15 @@ def test_bad_configs_and_tables(noisy_digits, tmp_path):
     pd.DataFrame({"index": [0, 1], "label": [0, 1], "score": [0.1, 0.2]}).to_parquet(tmp_path / "short.parquet")
     with pytest.raises(ValueError, match="has 2 rows but digits has 1348"):
         read_score_table(tmp_path / "short.parquet", dataset=noisy_digits)
+
+
+def test_seed_agreement_matches_scipy():
+    from scipy.stats import spearmanr
+
+    from datadiet.scores import seed_agreement
+
+    rng = np.random.default_rng(0)
+    per_seed = rng.normal(size=(200, 3)) + rng.normal(size=(200, 1)) * 2
+    want = [spearmanr(per_seed[:, k], per_seed.mean(1)).statistic for k in range(3)]
+    np.testing.assert_allclose(seed_agreement(per_seed), want, rtol=1e-12)
+    assert seed_agreement(np.ones((5, 2))) == [1.0, 1.0]

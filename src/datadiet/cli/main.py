@@ -172,7 +172,7 @@ def score(
             entry = {"scores": str(r.path), "seed_agreement": r.seed_agreement,
                      "mean_seed_agreement": float(sum(r.seed_agreement) / len(r.seed_agreement)), "cost": r.cost}
             if figures:
-                from datadiet.diagnostics import score_figures
+                from datadiet.plots.score_figures import score_figures
 
                 entry.update(score_figures(ds, r))
             if ds.noisy is not None:

@@ -11,7 +11,6 @@ from datadiet.plots.diagnostics import (
     save_figure,
     score_histograms,
     score_vs_input_norm,
-    seed_agreement,
 )
 from datadiet.plots.sweep import (
     METHOD_STYLES,
@@ -35,5 +34,4 @@ __all__ = [
     "save_figure",
     "score_histograms",
     "score_vs_input_norm",
-    "seed_agreement",
 ]

@@ -347,36 +347,3 @@ def score_vs_input_norm(scores, norms, path: str | os.PathLike, *, method: str) 
 # --------------------------------------------------------------------------------------------------
 # Seed agreement
 # --------------------------------------------------------------------------------------------------
-
-
-def _seed_columns(table: pd.DataFrame) -> list[str]:
-    cols = [str(c) for c in table.columns if _SEED_COLUMN.match(str(c))]
-
-    def key(c: str):
-        tail = _SEED_COLUMN.match(c).group(1)
-        return (0, int(tail), "") if tail.lstrip("-").isdigit() else (1, 0, tail)
-
-    return sorted(cols, key=key)
-
-
-def seed_agreement(table: pd.DataFrame) -> dict:
-    """Spearman ρ between each seed's scores and the mean ``score``, in seed order.
-
-    Returns ``{"per_seed": [ρ_seed0, ρ_seed1, ...], "mean": mean ρ}`` as plain Python floats; with a
-    single seed column this is ``{"per_seed": [1.0], "mean": 1.0}``. Values near 1 mean the ranking
-    barely depends on the seed. (Each seed is part of the mean, so with few seeds ρ is optimistic.)
-    """
-    table = _check_table(table, need=("score",))
-    cols = _seed_columns(table)
-    if not cols:
-        raise DataDietError(f"table has no seed_<s> columns; it has {list(table.columns)}")
-    if len(cols) == 1:
-        return {"per_seed": [1.0], "mean": 1.0}
-    mean = table["score"].to_numpy(dtype=float)
-    per_seed = []
-    for c in cols:
-        v = table[c].to_numpy(dtype=float)
-        if not np.all(np.isfinite(v)):
-            raise DataDietError(f"table[{c!r}] must be finite, got {int((~np.isfinite(v)).sum())} NaN/inf")
-        per_seed.append(_spearman(v, mean))
-    return {"per_seed": per_seed, "mean": float(np.mean(per_seed))}

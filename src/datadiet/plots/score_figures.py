@@ -1,4 +1,4 @@
-"""Diagnostic figures for a scoring run (wired to the plots package)."""
+"""The diagnostic figures of one scoring run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datadiet.scores.basic import input_norm
 
 def score_figures(dataset: Dataset, result) -> dict:
     """Histogram per class, easiest/hardest examples (image data), score vs input norm with its ρ."""
-    from datadiet.plots import extreme_examples, score_histograms, score_vs_input_norm
+    from datadiet.plots.diagnostics import extreme_examples, score_histograms, score_vs_input_norm
 
     folder = result.path.parent
     method = result.config.method
