@@ -73,7 +73,7 @@ def method_order(methods) -> list[str]:
     methods = list(dict.fromkeys(str(m) for m in methods))
 
     def rank(m: str):
-        k = _key(m)
+        k = _key(m).partition("@")[0]
         return (_CANONICAL_ORDER.index(k), m) if k in METHOD_STYLES else (len(_CANONICAL_ORDER), m)
 
     return sorted(methods, key=rank)
@@ -84,8 +84,11 @@ def method_styles(methods) -> dict[str, dict]:
     out, extra = {}, 0
     for m in method_order(methods):
         k = _key(m)
+        base = k.partition("@")[0]
         if k in METHOD_STYLES:
             out[m] = dict(METHOD_STYLES[k])
+        elif base in METHOD_STYLES:  # "grand@0": GraNd scored at another epoch, its colour dotted
+            out[m] = {**METHOD_STYLES[base], "linestyle": ":"}
         else:
             out[m] = dict(_EXTRA_STYLES[extra % len(_EXTRA_STYLES)])
             extra += 1

@@ -53,7 +53,7 @@ class SweepConfig:
         if not self.methods:
             raise DataDietError("methods must list at least one method")
         for m in self.methods:
-            check_choice("method", m, METHODS)
+            self.score_config(m)  # validates the name and its epoch
         if len(set(self.methods)) != len(self.methods):
             raise DataDietError(f"methods must not repeat, got {','.join(self.methods)}")
         if not self.fractions:
@@ -65,8 +65,18 @@ class SweepConfig:
         check_choice("budget", self.budget, BUDGETS)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_fraction("offset", self.offset, allow_one=False)
-        ScoreConfig(method=self.methods[0] if self.methods[0] not in ("forgetting", "aum") else "el2n",
-                    epoch=self.score_epoch, seeds=(0,), train=self.train)  # validates score_epoch
+
+    def score_config(self, method: str) -> ScoreConfig:
+        """``METHOD`` scores at ``score_epoch``; ``METHOD@T`` at epoch T (e.g. ``grand@0``: at init)."""
+        name, sep, epoch = method.partition("@")
+        check_choice("method", name, METHODS)
+        t = self.score_epoch
+        if sep:
+            try:
+                t = int(epoch)
+            except ValueError:
+                raise DataDietError(f"method {method!r}: the epoch after @ must be an integer, got {epoch!r}") from None
+        return ScoreConfig(method=name, epoch=t, seeds=tuple(range(self.score_seeds)), train=self.train)
 
 
 @dataclass
@@ -107,8 +117,7 @@ def run_sweep(dataset: Dataset, cfg: SweepConfig, *, out: str | Path, progress: 
         if m == "random":
             scores[m] = (None, {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0})
             continue
-        r = score_dataset(dataset, ScoreConfig(method=m, epoch=cfg.score_epoch, seeds=tuple(range(cfg.score_seeds)),
-                                               train=cfg.train), out=out, progress=progress)
+        r = score_dataset(dataset, cfg.score_config(m), out=out, progress=progress)
         scores[m] = (r.scores, r.cost)
     rows = []
     for m in cfg.methods:
