@@ -96,7 +96,7 @@ def test_fashion_mnist_from_debian_package():
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
     assert d.class_names[0] == "T-shirt/top" and d.class_names[9] == "Ankle boot"
     assert np.bincount(d.y_train.numpy()).tolist() == [6000] * 10
-    assert d.augment.flip and d.augment.crop_padding == 2
+    assert d.augment.flip and d.augment.crop_padding == 2 and not d.augment.default
 
 
 def test_cifar_pickles(tmp_path):

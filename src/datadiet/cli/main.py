@@ -89,7 +89,7 @@ StepsOpt = Annotated[Optional[int], typer.Option("--steps", help="optimiser step
 BatchOpt = Annotated[int, typer.Option("--batch-size")]
 LrOpt = Annotated[float, typer.Option("--lr", help="peak learning rate")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="seed for init, data order and augmentation")]
-AugOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="the dataset's crop/flip augmentation")]
+AugOpt = Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="the dataset's crop/flip augmentation (default: the dataset's choice; on for CIFAR, off for (Fashion-)MNIST)")]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="onecycle, cosine, step or constant")]
 WdOpt = Annotated[float, typer.Option("--weight-decay")]
 
@@ -104,7 +104,7 @@ def train(
     lr: LrOpt = 0.05,
     width: WidthOpt = 1.0,
     seed: SeedOpt = 0,
-    augment: AugOpt = True,
+    augment: AugOpt = None,
     schedule: ScheduleOpt = "onecycle",
     weight_decay: WdOpt = 5e-4,
     out: OutOpt = "runs",
@@ -143,7 +143,7 @@ def score(
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.05,
     width: WidthOpt = 1.0,
-    augment: AugOpt = True,
+    augment: AugOpt = None,
     schedule: ScheduleOpt = "onecycle",
     weight_decay: WdOpt = 5e-4,
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="write diagnostic PNGs")] = True,
@@ -303,7 +303,7 @@ def sweep(
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.05,
     width: WidthOpt = 1.0,
-    augment: AugOpt = True,
+    augment: AugOpt = None,
     schedule: ScheduleOpt = "onecycle",
     weight_decay: WdOpt = 5e-4,
     out: OutOpt = "runs",
@@ -340,14 +340,20 @@ def sweep(
 
     table = accuracy_table(res.results)
     summary = {"results": str(res.results_path), "plot": res.figures["accuracy"], "figures": res.figures,
+               "full_data_accuracy": float(res.results.loc[res.results["fraction"] == 0, "test_accuracy"].mean())
+               if (res.results["fraction"] == 0).any() else None,
                "report": str(report), "run_dir": str(res.path),
                "accuracy": {m: {str(f): float(v) for f, v in row.items()}
                             for m, row in (res.results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction")).iterrows()}}
     if json_:
         emit_json(summary)
         return
-    stdout.print(f"test accuracy (%) by fraction pruned, {ds.name}, budget {budget}:")
+    full = res.results.loc[res.results["fraction"] == 0, "test_accuracy"]
+    stdout.print(f"test accuracy (%) by fraction pruned, {ds.name}, {model}, budget {budget} "
+                 f"(mean over {seeds} seed(s); column 0.0 is full-data training):")
     stdout.print(table.to_string())
+    if len(full):
+        stdout.print(f"full-data test accuracy: {full.mean():.4f}")
     stdout.print(f"figure: {res.figures['accuracy']}")
     stdout.print(f"report: {report}")
 

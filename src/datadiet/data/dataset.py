@@ -11,10 +11,14 @@ import torch
 
 @dataclass(frozen=True, eq=False)
 class Augment:
-    """Tensor-level augmentation suited to a dataset: random crop with zero padding, horizontal flip."""
+    """Tensor-level augmentation suited to a dataset: random crop with zero padding, horizontal flip.
+
+    ``default`` says whether training uses it when the config does not say (``augment=None``).
+    """
 
     crop_padding: int = 0
     flip: bool = False
+    default: bool = True
 
     @property
     def enabled(self) -> bool:

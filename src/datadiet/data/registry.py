@@ -20,10 +20,13 @@ class DatasetInfo:
     loader: Callable[..., Dataset]
 
 
+# Fashion-MNIST and MNIST define crop (+ flip for clothes) but leave it off by default: at the
+# 8-epoch budgets this tool runs on CPUs it costs accuracy (default CNN, 8 epochs, one seed:
+# 91.7% with crop+flip, 92.7% without). CIFAR trains with it by default, as in the papers.
 def _fashion_mnist(data_dir, samples):
     d = loaders.load_idx_dir(loaders.fashion_mnist_dir(data_dir), dataset="fashion-mnist", hint=loaders.FASHION_HINT)
     return from_arrays("fashion-mnist", **d, class_names=loaders.FASHION_MNIST_CLASSES, scale=255.0,
-                       augment=Augment(crop_padding=2, flip=True))
+                       augment=Augment(crop_padding=2, flip=True, default=False))
 
 
 def _mnist(data_dir, samples):
@@ -31,7 +34,7 @@ def _mnist(data_dir, samples):
         raise DataDietError("mnist needs --data-dir pointing at a folder with the four MNIST IDX files")
     d = loaders.load_idx_dir(data_dir, dataset="mnist", hint="pass --data-dir with the four MNIST IDX files")
     return from_arrays("mnist", **d, class_names=tuple(str(i) for i in range(10)), scale=255.0,
-                       augment=Augment(crop_padding=2, flip=False))
+                       augment=Augment(crop_padding=2, flip=False, default=False))
 
 
 def _cifar(fine):

@@ -240,7 +240,7 @@ class _Scorer:
                 for p, _ in saved:
                     p.requires_grad_(False)
                 for s in batches(n, batch_size):
-                    self._batch(x[s].to(device), y[s].to(device), s)
+                    self._batch(x[s].detach().to(device), y[s].to(device), s)
             finally:
                 self.active = False
                 for h in handles:

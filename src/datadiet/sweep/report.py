@@ -58,7 +58,7 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["Made by:", "", "```bash", summary["command"], "```", ""]
     lines += [
         f"- model `{tcfg['model']}` (width {tcfg['width']}), {tcfg['epochs']} epochs, batch {tcfg['batch_size']}, "
-        f"lr {tcfg['lr']} ({tcfg['schedule']}), augment {tcfg['augment']}",
+        f"lr {tcfg['lr']} ({tcfg['schedule']}), augment {'dataset default' if tcfg['augment'] is None else tcfg['augment']}",
         f"- budget **{cfg['budget']}** ({'every subset trains as many steps as the full data' if cfg['budget'] == 'steps' else 'every subset trains the same number of epochs, so pruning saves compute'})",
         f"- scores at epoch {cfg['score_epoch']} of {tcfg['epochs']}, averaged over {cfg['score_seeds']} initialisations; "
         f"strategy `{cfg['strategy']}`" + (f", offset {cfg['offset']}" if cfg["strategy"] == "window" else "")

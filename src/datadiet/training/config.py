@@ -18,7 +18,8 @@ class TrainConfig:
     The three seeds are independent: ``init_seed`` (weights), ``order_seed`` (the per-epoch
     permutation of the training indices) and ``aug_seed`` (crops and flips). ``steps``, when set,
     fixes the number of optimiser steps regardless of the subset size (the equal-steps budget of
-    the data-diet paper); otherwise the run lasts ``epochs`` passes over the (sub)set.
+    the data-diet paper); otherwise the run lasts ``epochs`` passes over the (sub)set. ``augment``
+    None uses the dataset's default (see :class:`datadiet.data.Augment`).
     """
 
     model: str = "cnn"
@@ -32,7 +33,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     schedule: str = "onecycle"
     warmup: float = 0.2
-    augment: bool = True
+    augment: bool | None = None
     label_smoothing: float = 0.0
     init_seed: int = 0
     order_seed: int = 0

@@ -177,7 +177,8 @@ def train(
 
     t0 = time.perf_counter()
     x_all, y_all = dataset.x_train, dataset.y_train
-    aug = dataset.augment if config.augment else None
+    use_aug = dataset.augment.default if config.augment is None else config.augment
+    aug = dataset.augment if use_aug else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     model.train()
     if step in ckpt and step not in checkpoints:
