@@ -43,19 +43,23 @@ def _dataset(name, data_dir, label_noise, noise_seed, samples):
     return load_dataset(name, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
 
 
-@app.command()
-def datasets(json_: JsonOpt = False):
-    """List the registered datasets."""
-    from datadiet.data import DATASETS
-
-    rows = [{"name": d.name, "description": d.description} for d in DATASETS.values()]
+def _list(key: str, registry: dict, json_: bool) -> None:
+    rows = [{"name": v.name, "description": v.description} for v in registry.values()]
     if json_:
-        emit_json({"datasets": rows})
+        emit_json({key: rows})
         return
     t = Table("name", "description")
     for r in rows:
         t.add_row(r["name"], r["description"])
     stdout.print(t)
+
+
+@app.command()
+def datasets(json_: JsonOpt = False):
+    """List the registered datasets."""
+    from datadiet.data import DATASETS
+
+    _list("datasets", DATASETS, json_)
 
 
 @app.command()
@@ -63,14 +67,7 @@ def models(json_: JsonOpt = False):
     """List the registered models."""
     from datadiet.models import MODELS
 
-    rows = [{"name": m.name, "description": m.description} for m in MODELS.values()]
-    if json_:
-        emit_json({"models": rows})
-        return
-    t = Table("name", "description")
-    for r in rows:
-        t.add_row(r["name"], r["description"])
-    stdout.print(t)
+    _list("models", MODELS, json_)
 
 
 def _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay):
@@ -218,7 +215,7 @@ def prune(
 
     import numpy as np
 
-    from datadiet.runs import atomic_write_bytes, read_json
+    from datadiet.runs import atomic_save_npy, atomic_write_bytes, read_json
     from datadiet.scores import read_score_table
     from datadiet.selection import kept_per_class, select, storage_report
     from datadiet.validation import check_fraction
@@ -226,12 +223,8 @@ def prune(
     keep = check_fraction("keep", keep)
     out_path = Path(out)
     if out_path.suffix not in (".npy", ".txt"):
-        from datadiet.errors import DataDietError
-
         raise DataDietError(f"out must end in .npy or .txt, got {out!r}")
     if export is not None and not export.endswith(".npz"):
-        from datadiet.errors import DataDietError
-
         raise DataDietError(f"export must end in .npz, got {export!r}")
     summary_path = Path(scores).parent / "summary.json"
     if dataset is None and summary_path.exists():
@@ -240,8 +233,6 @@ def prune(
     if dataset is not None:
         ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
     elif export is not None:
-        from datadiet.errors import DataDietError
-
         raise DataDietError("export needs --dataset (the table has no summary.json naming its dataset)")
     table = read_score_table(scores, dataset=ds)
     labels = table["label"].to_numpy()
@@ -256,11 +247,7 @@ def prune(
     bpe = ds.bytes_per_example if ds is not None else 0
     storage = storage_report(idx, len(table), bpe)
     if out_path.suffix == ".npy":
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, idx)
-        atomic_write_bytes(out_path, buf.getvalue())
+        atomic_save_npy(out_path, idx)
     else:
         atomic_write_bytes(out_path, ("\n".join(map(str, idx.tolist())) + "\n").encode())
     if export is not None:
@@ -317,7 +304,6 @@ def sweep(
     import shlex
 
     from datadiet.cli.common import multi_progress
-    from datadiet.errors import DataDietError
     from datadiet.sweep import SweepConfig, run_sweep, write_report
     from datadiet.validation import parse_list
 

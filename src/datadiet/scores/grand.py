@@ -13,8 +13,10 @@ Covered exactly (by exact type, so a subclass with its own ``forward`` is not as
 * ``nn.Linear`` (inputs ``(N, in)`` or ``(N, ..., in)``): for one position the squared norm is the
   rank-one ``‖a‖²‖g‖²``; for several positions, whichever is cheaper of materialising
   ``Σ_t g_t a_tᵀ`` or the "ghost norm" ``Σ_{t,t'} (g_t·g_t')(a_t·a_t')``;
-* ``nn.Conv1d`` / ``nn.Conv2d`` with any stride, padding (incl. ``'same'`` and non-zero padding
-  modes), dilation and groups, through ``unfold`` and the same per-layer choice by a FLOP estimate;
+* ``nn.Conv1d`` / ``nn.Conv2d`` / ``nn.Conv3d`` with any stride, padding (incl. ``'same'`` and
+  non-zero padding modes), dilation and groups: the per-example weight gradients by one grouped
+  weight-gradient convolution (examples as groups) or by strided patches + ``bmm``, or the ghost
+  norm over the patches, by the same per-layer FLOP estimate;
 * ``nn.BatchNorm1d/2d/3d`` (eval: running statistics), ``nn.LayerNorm``, ``nn.GroupNorm``:
   the per-example gradient of the scale is ``Σ_positions g·x̂``, of the shift ``Σ_positions g``;
 * bias terms of all of the above; a module called several times in one forward is handled exactly
@@ -52,12 +54,18 @@ from datadiet.scores._common import batches, check_logits, prepare, scoring_mode
 
 # Upper bound (in float32 elements, ~64 MiB) on the temporaries of one chunk of a layer's norm.
 _CHUNK_ELEMS = 1 << 24
+# How per-example conv weight gradients are materialised: "grouped" (one weight-gradient
+# convolution with the examples as groups: no patch copy, best for wide inputs), "patches" (strided
+# patch copy + bmm: best for few input channels, where the grouped kernel is slow and, on a loaded
+# CPU, stalls), or "auto": patches below 8 input channels per group, grouped from 8 up.
+_CONV_MAT = "auto"
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _KIND: dict[type, str] = {
     nn.Linear: "linear",
     nn.Conv1d: "conv",
     nn.Conv2d: "conv",
+    nn.Conv3d: "conv",
     nn.BatchNorm1d: "norm",
     nn.BatchNorm2d: "norm",
     nn.BatchNorm3d: "norm",
@@ -182,8 +190,7 @@ class _Scorer:
             or a.ndim < 2
             or a.shape[0] != self.B
             or output.shape[0] != self.B
-            or (isinstance(module, nn.Conv1d) and a.ndim != 3)
-            or (isinstance(module, nn.Conv2d) and a.ndim != 4)
+            or (tap.kind == "conv" and a.ndim != len(module.kernel_size) + 2)
         ):
             self.bad.add(module)
             return None
@@ -321,11 +328,21 @@ def _conv_input(m: nn.Module, a: torch.Tensor):
 
 
 def _unfold(m: nn.Module, a: torch.Tensor, pad) -> torch.Tensor:
-    """Conv input patches (c, C_in * prod(kernel), positions), channel-major like the weight."""
-    if a.ndim == 3:  # Conv1d as a 2-D conv of height 1
-        return F.unfold(a.unsqueeze(2), (1, m.kernel_size[0]), dilation=(1, m.dilation[0]),
-                        padding=(0, pad[0]), stride=(1, m.stride[0]))
-    return F.unfold(a, m.kernel_size, dilation=m.dilation, padding=pad, stride=m.stride)
+    """Conv input patches (c, C_in * prod(kernel), positions), channel-major like the weight:
+    one strided view of the (zero-padded) input and one copy, for any number of spatial dims."""
+    nd = len(m.kernel_size)
+    if any(pad):
+        a = F.pad(a, [p for p in reversed(pad) for _ in range(2)])
+    c, C, sp = a.shape[0], a.shape[1], a.shape[2:]
+    k, d, st = m.kernel_size, m.dilation, m.stride
+    out_sp = [(sp[i] - d[i] * (k[i] - 1) - 1) // st[i] + 1 for i in range(nd)]
+    s = a.stride()
+    v = a.as_strided(
+        (c, C, *k, *out_sp),
+        (s[0], s[1], *[s[2 + i] * d[i] for i in range(nd)], *[s[2 + i] * st[i] for i in range(nd)]),
+        a.storage_offset(),
+    )
+    return v.reshape(c, C * math.prod(k), math.prod(out_sp))
 
 
 def _conv_weight_grads(m: nn.Module, a: torch.Tensor, g: torch.Tensor, pad) -> torch.Tensor:
@@ -347,7 +364,8 @@ def _affine_layer_sq(tap: _Tap, recs: list) -> torch.Tensor:
     """Linear / conv: per-example ‖Σ_t g_t a_tᵀ‖² (+ ‖Σ_t g_t‖² for the bias), calls pooled.
 
     Per layer, the cheaper by a FLOP estimate of materialising the per-example weight gradients
-    (T·K·O) and the ghost norm Σ_{t,t'} (g_t·g_t')(a_t·a_t') (T²·(K+O), done in float64).
+    (T·K·O; for a conv by a grouped weight-gradient convolution or by patches + bmm, see
+    ``_CONV_MAT``) and the ghost norm Σ_{t,t'} (g_t·g_t')(a_t·a_t') (T²·(K+O), done in float64).
     """
     m = tap.module
     conv = tap.kind == "conv"
@@ -359,10 +377,11 @@ def _affine_layer_sq(tap: _Tap, recs: list) -> torch.Tensor:
         groups, O, K = 1, m.out_features, m.in_features
         T = sum(r[2][0].numel() // O for r in recs)
     Kg, Og = K // groups, O // groups
+    grouped = conv and (_CONV_MAT == "grouped" or (_CONV_MAT == "auto" and m.in_channels // groups >= 8))
     if not conv and T == 1:
         mode, per_ex = "rank1", K + O
     elif T * Kg * Og <= 2 * T * T * (Kg + Og + 1):
-        mode, per_ex = "mat", 2 * O * Kg + (K + O) * (0 if conv else T)
+        mode, per_ex = "mat", 2 * O * Kg + (K + O) * T
     else:
         mode, per_ex = "ghost", 2 * (K + O) * T + 3 * groups * T * T
     chunk = max(1, _CHUNK_ELEMS // max(1, per_ex))
@@ -382,9 +401,13 @@ def _affine_layer_sq(tap: _Tap, recs: list) -> torch.Tensor:
         elif mode == "mat":
             W = None
             for a, g in parts:
-                if conv:
+                if conv and grouped:
                     a, pad = _conv_input(m, a)
                     w = _conv_weight_grads(m, a, g, pad)
+                elif conv:
+                    a, pad = _conv_input(m, a)
+                    P = _unfold(m, a, pad).reshape(c * groups, Kg, -1)  # patches
+                    w = torch.bmm(g.reshape(c * groups, Og, -1), P.transpose(1, 2))
                 else:
                     w = torch.bmm(g.reshape(c, -1, O).transpose(1, 2), a.reshape(c, -1, K))
                 W = w if W is None else W + w

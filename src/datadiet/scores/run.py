@@ -11,6 +11,7 @@ The aggregate lives in ``OUT/score_<hash>/scores.parquet``: one row per training
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 from datadiet.data.dataset import Dataset
 from datadiet.errors import DataDietError
 from datadiet.models import build_model
-from datadiet.runs import RunDir, atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json
+from datadiet.runs import RunDir, atomic_save_npy, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json
 from datadiet.scores.basic import el2n, input_norm, loss, margin, random_scores
 from datadiet.scores.dynamics import AUMHook, ForgettingHook
 from datadiet.scores.grand import grand
@@ -93,14 +94,6 @@ def seed_agreement(per_seed: np.ndarray) -> list[float]:
     return out
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _load_npy(path: Path, n: int) -> np.ndarray | None:
     if not path.exists():
         return None
@@ -132,11 +125,9 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
             res = train(dataset, tcfg, hooks=hooks, run_dir=rd.path, stop_after=steps,
                         progress=progress)
             model, res_steps, res_examples, res_seconds = res.model, res.steps, res.examples_seen, res.seconds
-        buf = __import__("io").BytesIO()
+        buf = io.BytesIO()
         np.savez(buf, forgetting=hooks[0].scores(), aum=hooks[1].scores())
         atomic_write_bytes(rd.file("dynamics.npz"), buf.getvalue())
-        from datadiet.runs import atomic_torch_save
-
         atomic_torch_save(model_path, model.state_dict())
         cost = {"train_steps": res_steps, "train_examples": res_examples, "train_seconds": res_seconds, "methods": {}}
         atomic_write_json(cost_path, cost)
@@ -151,7 +142,7 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
         model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
         scores = MODEL_METHODS[config.method](model, dataset.x_train, dataset.y_train)
         score_examples = n
-    _save_npy(rd.file(f"scores_{config.method}.npy"), scores)
+    atomic_save_npy(rd.file(f"scores_{config.method}.npy"), scores)
     method_cost = {"score_examples": score_examples, "score_seconds": time.perf_counter() - t0}
     cost = read_json(cost_path)
     cost["methods"][config.method] = method_cost
