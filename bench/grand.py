@@ -13,9 +13,9 @@ Compares, on the same model and data, examples/second of
 
 Each method runs once to warm up (those values are checked against ``grand_loop`` on the examples
 it scored: the last column), then ``--repeats`` rounds in which every method runs once in turn;
-the table shows the median. Run from the repository root::
+the table shows the median (default 3 rounds). Run from the repository root::
 
-    .venv/bin/python bench/grand.py            # full run (about 2-4 minutes on 2 cores)
+    .venv/bin/python bench/grand.py            # full run (minutes on 2 idle cores)
     .venv/bin/python bench/grand.py --quick    # short run
 """
 
@@ -118,11 +118,26 @@ def make_backpack(model):
     return run
 
 
-def make_opacus(model):
+def make_opacus(model, x, y, n_loop):
+    """Opacus on the model; if it refuses the model's BatchNorm layers (they have buffers), on a
+    copy with the BatchNorm parameters frozen, checked against ``grand`` on that same copy."""
     from opacus import GradSampleModule
 
-    gm = GradSampleModule(copy.deepcopy(model).eval(), batch_first=True, loss_reduction="sum")
+    net, note, ref = copy.deepcopy(model).eval(), "", None
+    try:
+        gm = GradSampleModule(net, batch_first=True, loss_reduction="sum")
+    except NotImplementedError:
+        net = copy.deepcopy(model).eval()
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.requires_grad_(False)
+        note = " (refuses BatchNorm: run with BN params frozen; diff vs grand on that model)"
+        ref = grand(net, x[:n_loop], y[:n_loop])
+        gm = GradSampleModule(net, batch_first=True, loss_reduction="sum")
     gm.eval()
+    for m in net.modules():  # Opacus records activations only in train mode; these layers don't care
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            m.train()
 
     def run(_model, x, y):
         out = []
@@ -134,17 +149,18 @@ def make_opacus(model):
         gm.zero_grad(set_to_none=True)
         return torch.cat(out).numpy()
 
-    return run
+    return f"Opacus GradSampleModule{note}", run, ref
 
 
-def optional(label, factory, model):
-    """(label, fn) if the library is installed and supports the model, else (label, reason)."""
+def optional(label, factory, *args):
+    """(label, fn, ref) if the library is installed and supports the model, else (label, reason, None)."""
     try:
-        return label, factory(model)
+        made = factory(*args)
     except ImportError:
-        return label, "not installed"
+        return label, "not installed", None
     except Exception as e:  # noqa: BLE001
-        return label, f"unsupported here ({type(e).__name__}: {str(e).splitlines()[0][:60]})"
+        return label, f"unsupported here ({type(e).__name__}: {str(e).splitlines()[0][:60]})", None
+    return made if isinstance(made, tuple) else (label, made, None)
 
 
 # ---- timing ------------------------------------------------------------------------------------
@@ -154,47 +170,43 @@ def bench_model(title, model, x, y, *, n_loop, repeats):
     model.eval()
     xs, ys = x[:n_loop], y[:n_loop]
     methods = [
-        ("plain fwd+bwd, mean CE (baseline)", fwd_bwd, x, y),
-        ("**grand** (this package, exact)", ours, x, y),
-        ("grand_loop (per-example loop)", loop, xs, ys),
-        ("torch.func vmap(grad)", vmap_grad, x, y),
+        ("plain fwd+bwd, mean CE (baseline)", fwd_bwd, None),
+        ("**grand** (this package, exact)", ours, None),
+        ("grand_loop (per-example loop)", loop, None),
+        ("torch.func vmap(grad)", vmap_grad, None),
+        optional("BackPACK BatchL2Grad", make_backpack, model),
+        optional("Opacus GradSampleModule", make_opacus, model, x, y, n_loop),
     ]
-    for label, fn in (optional("BackPACK BatchL2Grad", make_backpack, model),
-                      optional("Opacus GradSampleModule", make_opacus, model)):
-        methods.append((label, fn, x, y))
-    scoring = [("bare no_grad forward (baseline)", fwd_only, x, y),
-               ("**el2n** (this package)", lambda m, a, b: el2n(m, a, b), x, y)]
+    scoring = [("bare no_grad forward (baseline)", fwd_only), ("**el2n** (this package)", lambda m, a, b: el2n(m, a, b))]
+    data = {lab: ((xs, ys) if fn is loop else (x, y)) for lab, fn, *_ in methods + scoring}
 
-    runnable = [(lab, fn, a, b) for lab, fn, a, b in methods + scoring if callable(fn)]
+    runnable = [(lab, fn) for lab, fn, *_ in methods + scoring if callable(fn)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = None
-        values = {}
-        for lab, fn, a, b in runnable:  # warm-up, and the values
-            values[lab] = fn(model, a, b)
-        ref = values["grand_loop (per-example loop)"]
-        times = {lab: [] for lab, *_ in runnable}
+        values = {lab: fn(model, *data[lab]) for lab, fn in runnable}  # warm-up, and the values
+        times = {lab: [] for lab, _ in runnable}
         for _ in range(repeats):
-            for lab, fn, a, b in runnable:
+            for lab, fn in runnable:
                 t = time.perf_counter()
-                fn(model, a, b)
+                fn(model, *data[lab])
                 times[lab].append(time.perf_counter() - t)
-    rate = {lab: a.shape[0] / statistics.median(times[lab]) for lab, fn, a, b in runnable}
+    rate = {lab: data[lab][0].shape[0] / statistics.median(times[lab]) for lab, _ in runnable}
+    loop_ref = values["grand_loop (per-example loop)"]
 
     lines = [f"**{title}**", "",
              "| method | examples/s | × plain fwd+bwd | max rel. diff vs grand_loop |",
              "|---|---:|---:|---:|"]
     base = rate[methods[0][0]]
-    for lab, fn, a, b in methods:
+    for lab, fn, ref in methods:
         if not callable(fn):
             lines.append(f"| {lab} | {fn} | – | – |")
             continue
-        v = values[lab]
+        v, ref = values[lab], loop_ref if ref is None else ref
         diff = "–" if v is None else f"{np.max(np.abs(np.asarray(v)[:n_loop] - ref) / ref):.1e}"
         lines.append(f"| {lab} | {rate[lab]:,.0f} | {rate[lab] / base:.2f} | {diff} |")
     lines += ["", "| method | examples/s | × bare forward |", "|---|---:|---:|"]
     fbase = rate[scoring[0][0]]
-    for lab, *_ in scoring:
+    for lab, _ in scoring:
         lines.append(f"| {lab} | {rate[lab]:,.0f} | {rate[lab] / fbase:.2f} |")
     return "\n".join(lines)
 
@@ -203,12 +215,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer examples and repeats")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5, quick 2)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed rounds (default 3, quick 2)")
     ap.add_argument("--no-resnet", action="store_true", help="skip the ResNet-18 model")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    repeats = args.repeats or (2 if args.quick else 5)
-    n, n_loop = (512, 64) if args.quick else (2048, 256)
+    repeats = args.repeats or (2 if args.quick else 3)
+    n, n_loop = (512, 64) if args.quick else (2048, 128)
     t0 = time.time()
     load0 = os.getloadavg()
 
@@ -217,11 +229,11 @@ def main(argv=None):
     out = [bench_model(f"small CNN `build_model('cnn', (1, 28, 28), 10)`, {src}", cnn, x, y,
                        n_loop=n_loop, repeats=repeats)]
     if not args.no_resnet:
-        nr, nr_loop = (128, 16) if args.quick else (512, 64)
+        nr, nr_loop = (128, 16) if args.quick else (512, 32)
         xr, yr, srcr = load_data(nr, (3, 32, 32), 10, real=False)
         rn = build_model("resnet18", (3, 32, 32), 10, width=0.25, seed=0)
         out.append(bench_model(f"ResNet-18 width 0.25 `build_model('resnet18', (3, 32, 32), 10, width=0.25)`, {srcr}",
-                               rn, xr, yr, n_loop=nr_loop, repeats=max(1, repeats - 2)))
+                               rn, xr, yr, n_loop=nr_loop, repeats=repeats))
     load1 = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; 1-min load average {load0[0]:.1f} before, {load1[0]:.1f} after; "

@@ -53,9 +53,9 @@ def check(model, x, y, batch_size=4, **kw):
 
 class ConvZoo(nn.Module):
     """Strided/dilated/grouped reflect-padded conv with bias, 'same' circular grouped conv, an
-    in-place ReLU right after the first layer, GroupNorm, a conv in the ghost-norm regime,
-    LayerNorm and Linear layers on 3-D (token) inputs (ghost and materialised), a Linear called
-    twice in one forward, BatchNorm1d, and a frozen parameter."""
+    in-place ReLU right after the first layer, GroupNorm, a grouped conv in the ghost-norm regime,
+    LayerNorm and Linear layers on 3-D (token) inputs, Linear layers called twice in one forward
+    (ghost norm and materialised), BatchNorm1d, and a frozen parameter."""
 
     def __init__(self):
         super().__init__()
@@ -64,19 +64,21 @@ class ConvZoo(nn.Module):
         self.c2 = nn.Conv2d(8, 8, 3, padding="same", padding_mode="circular", groups=4)
         self.gn = nn.GroupNorm(2, 8)
         self.pool = nn.MaxPool2d(2)
-        self.c3 = nn.Conv2d(8, 32, 3, padding=1)  # 3x3 map: ghost norm is cheaper
+        self.c3 = nn.Conv2d(8, 32, 3, stride=2, padding=1, groups=2)  # 2x2 output: ghost norm
         self.ln = nn.LayerNorm(32)
-        self.tok = nn.Linear(32, 64)  # 9 tokens: ghost norm
-        self.shared = nn.Linear(64, 64)  # called twice: calls pooled
+        self.tok = nn.Linear(32, 64)  # 4 tokens: ghost norm
+        self.shared = nn.Linear(64, 64)  # called twice: calls pooled (ghost norm)
+        self.mix = nn.Linear(4, 4)  # across tokens, called twice (materialised)
         self.bn = nn.BatchNorm1d(64)
         self.out = nn.Linear(64, 5)
         self.gn.bias.requires_grad_(False)  # frozen: excluded
 
     def forward(self, x):
-        h = self.pool(self.gn(self.c2(self.act(self.c1(x)))))
-        h = F.relu(self.c3(h)).flatten(2).transpose(1, 2)  # (B, 9, 32)
+        h = self.pool(self.gn(self.c2(self.act(self.c1(x)))))  # (B, 8, 3, 3)
+        h = F.relu(self.c3(h)).flatten(2).transpose(1, 2)  # (B, 4, 32)
         h = self.tok(self.ln(h))
         h = self.shared(torch.tanh(self.shared(h)))
+        h = self.mix(torch.tanh(self.mix(h.transpose(1, 2)))).transpose(1, 2)
         return self.out(self.bn(h.mean(1)))
 
 
@@ -138,23 +140,43 @@ def test_exact_on_package_models(name, shape, width):
     check(model, x, y)
 
 
-def test_exact_on_conv_zoo_and_chunking(monkeypatch):
+@pytest.fixture(scope="module")
+def conv_zoo():
     torch.manual_seed(0)
     model = ConvZoo()
     model.bn.running_mean.uniform_(-0.5, 0.5)
     model.bn.running_var.uniform_(0.5, 2.0)
     x, y = data((4, 13, 13))
+    return model, x, y, naive_grand(model, x, y)
+
+
+@pytest.mark.parametrize("mode, conv_mat", [("auto", "auto"), ("mat", "grouped"), ("mat", "patches"), ("ghost", "auto")])
+def test_exact_on_conv_zoo(monkeypatch, conv_zoo, mode, conv_mat):
+    # every layer through each path: ghost norm, materialised by grouped conv or by patches
+    monkeypatch.setattr(grand_mod, "_MODE", mode)
+    monkeypatch.setattr(grand_mod, "_CONV_MAT", conv_mat)
+    model, x, y, ref = conv_zoo
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # everything here is covered: no fallback warning
-        got = check(model, x, y)
-    monkeypatch.setattr(grand_mod, "_CHUNK_ELEMS", 500)  # forces many small chunks per layer
-    np.testing.assert_allclose(grand(model, x, y, batch_size=7), got, rtol=1e-6)
+        got = grand(model, x, y, batch_size=4)
+    np.testing.assert_allclose(got, ref, rtol=1e-4)
+    if mode == "auto":
+        monkeypatch.setattr(grand_mod, "_CHUNK_ELEMS", 500)  # forces many small chunks per layer
+        np.testing.assert_allclose(grand(model, x, y, batch_size=7), got, rtol=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-def test_exact_on_conv1d_zoo():
+@pytest.mark.parametrize("mode, conv_mat", [("mat", "grouped"), ("mat", "patches"), ("ghost", "auto")])
+def test_exact_on_conv1d_and_conv3d(monkeypatch, mode, conv_mat):
+    monkeypatch.setattr(grand_mod, "_MODE", mode)
+    monkeypatch.setattr(grand_mod, "_CONV_MAT", conv_mat)
     torch.manual_seed(0)
     check(Conv1dZoo(), *data((3, 23)))
+    conv3d = nn.Sequential(nn.Conv3d(2, 4, 3, stride=(1, 2, 1), padding=1, dilation=(1, 1, 2), groups=2),
+                           nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    x, y = data((2, 4, 5, 6), n=6)
+    conv3d(x)  # materialise the lazy layer
+    check(conv3d, x, y)
 
 
 def test_uncovered_layers_use_exact_fallback_with_warning():

@@ -122,10 +122,16 @@ def _check_results(results, need: Sequence[str]) -> pd.DataFrame:
     return df
 
 
+def full_data_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The full-data runs, once each: a sweep repeats the shared full-data run under every method,
+    so rows with fraction 0 are de-duplicated by seed when a ``seed`` column is present."""
+    full = df[df["fraction"] == 0]
+    return full.drop_duplicates("seed") if "seed" in full.columns else full
+
+
 def _split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(full-data rows, pruned rows)."""
-    full = df["fraction"] == 0
-    return df[full], df[~full]
+    """(full-data rows, once per seed; pruned rows)."""
+    return full_data_rows(df), df[df["fraction"] != 0]
 
 
 def _require_full(full: pd.DataFrame, what: str) -> None:

@@ -52,8 +52,13 @@ from torch import nn
 from datadiet.errors import DataDietError
 from datadiet.scores._common import batches, check_logits, prepare, scoring_mode, to_numpy
 
-# Upper bound (in float32 elements, ~64 MiB) on the temporaries of one chunk of a layer's norm.
-_CHUNK_ELEMS = 1 << 24
+# Upper bound (in float32 elements, ~8 MiB) on the temporaries of one chunk of a layer's norm:
+# small enough for the allocator to reuse memory between chunks instead of mapping fresh pages.
+_CHUNK_ELEMS = 1 << 21
+# Per layer with several positions: "mat" (materialise per-example weight gradients), "ghost"
+# (ghost norm), or "auto": the cheaper by the FLOP estimate T·K·O vs _GHOST_COST·T²·(K + O).
+_MODE = "auto"
+_GHOST_COST = 2.0  # measured: a ghost-norm FLOP costs about twice a materialising one on CPU
 # How per-example conv weight gradients are materialised: "grouped" (one weight-gradient
 # convolution with the examples as groups: no patch copy, best for wide inputs), "patches" (strided
 # patch copy + bmm: best for few input channels, where the grouped kernel is slow and, on a loaded
@@ -149,6 +154,7 @@ class _Scorer:
         self.taps: dict[nn.Module, _Tap] = {}
         self.fallback: dict[nn.Module, list[nn.Parameter]] = {}
         self.clone_inputs: set[nn.Module] = set()
+        self.clone_leaves = False
         owners: dict[int, int] = {}
         mods = list(model.modules())
         for m in mods:
@@ -199,11 +205,11 @@ class _Scorer:
         tap.calls.append(rec)
         ret = None
         if not output.requires_grad:
-            # Nothing upstream is differentiated: start the graph here, at a leaf we hand back a
-            # copy of (so that an in-place op downstream does not touch the leaf itself).
+            # Nothing upstream is differentiated: start the graph here, at a leaf (handed on as a
+            # copy only if an in-place op downstream has already refused the leaf itself).
             leaf = output.detach().requires_grad_()
             self.leaves.append(leaf)
-            output, ret = leaf, leaf.clone()
+            output, ret = leaf, (leaf.clone() if self.clone_leaves else leaf)
         # A tensor hook sees the gradient with respect to the value at registration, even if the
         # tensor is later modified in place.
         output.register_hook(partial(self._grad_hook, tap, rec))
@@ -260,8 +266,10 @@ class _Scorer:
         if self.fallback:
             names = sorted({type(m).__name__ for m in self.fallback})
             warnings.warn(
-                f"grand: no fast exact rule for {', '.join(names)}; their parameters are scored "
-                "by a slower exact per-example path (torch.func.vmap, or a loop)",
+                f"grand: the fast path does not cover the parameters of {', '.join(names)} (no "
+                "exact rule for the layer type, a parameter shared between modules, or a layer not "
+                "called as a module); they are scored by a slower exact per-example path "
+                "(torch.func.vmap, or a loop)",
                 stacklevel=3,
             )
             params = []
@@ -286,6 +294,11 @@ class _Scorer:
             self.active = True
             try:
                 logits = self.model(xb)
+            except RuntimeError as e:
+                if self.clone_leaves or "leaf Variable" not in str(e):
+                    raise
+                self.clone_leaves = True  # an in-place op on a layer output we made a leaf: copy
+                continue
             finally:
                 self.active = False
             check_logits(logits, yb)
@@ -365,7 +378,8 @@ def _affine_layer_sq(tap: _Tap, recs: list) -> torch.Tensor:
 
     Per layer, the cheaper by a FLOP estimate of materialising the per-example weight gradients
     (T·K·O; for a conv by a grouped weight-gradient convolution or by patches + bmm, see
-    ``_CONV_MAT``) and the ghost norm Σ_{t,t'} (g_t·g_t')(a_t·a_t') (T²·(K+O), done in float64).
+    ``_CONV_MAT``) and the ghost norm Σ_{t,t'} (g_t·g_t')(a_t·a_t') (T²·(K+O), weighted by
+    ``_GHOST_COST``). Products in float32 as autograd's own; the per-example sums in float64.
     """
     m = tap.module
     conv = tap.kind == "conv"
@@ -380,24 +394,25 @@ def _affine_layer_sq(tap: _Tap, recs: list) -> torch.Tensor:
     grouped = conv and (_CONV_MAT == "grouped" or (_CONV_MAT == "auto" and m.in_channels // groups >= 8))
     if not conv and T == 1:
         mode, per_ex = "rank1", K + O
-    elif T * Kg * Og <= 2 * T * T * (Kg + Og + 1):
+    elif _MODE == "mat" or (_MODE == "auto" and T * Kg * Og <= _GHOST_COST * T * T * (Kg + Og)):
         mode, per_ex = "mat", 2 * O * Kg + (K + O) * T
     else:
-        mode, per_ex = "ghost", 2 * (K + O) * T + 3 * groups * T * T
+        mode, per_ex = "ghost", (K + O) * T + 3 * groups * T * T
     chunk = max(1, _CHUNK_ELEMS // max(1, per_ex))
     out = torch.zeros(B, dtype=torch.float64, device=recs[0][0].device)
     for lo in range(0, B, chunk):
         hi = min(B, lo + chunk)
         c = hi - lo
         parts = [(r[0][lo:hi], r[2][lo:hi]) for r in recs]
+        # Sums of squares (positive terms only) in float32, their (c,) results in float64.
         if tap.bias:
             gb = sum(g.reshape(c, O, -1).sum(2) if conv else g.reshape(c, -1, O).sum(1) for _, g in parts)
-            out[lo:hi] += gb.double().square().sum(1)
+            out[lo:hi] += gb.square().sum(1).double()
         if not tap.weight:
             continue
         if mode == "rank1":
             a, g = parts[0]
-            out[lo:hi] += a.reshape(c, -1).double().square().sum(1) * g.reshape(c, -1).double().square().sum(1)
+            out[lo:hi] += a.reshape(c, -1).square().sum(1).double() * g.reshape(c, -1).square().sum(1).double()
         elif mode == "mat":
             W = None
             for a, g in parts:
@@ -422,9 +437,10 @@ def _affine_layer_sq(tap: _Tap, recs: list) -> torch.Tensor:
                 else:
                     As.append(a.reshape(c, -1, K).transpose(1, 2))
                     Gs.append(g.reshape(c, -1, O).transpose(1, 2))
-            A = torch.cat(As, 2).double().reshape(c * groups, Kg, T)
-            G = torch.cat(Gs, 2).double().reshape(c * groups, Og, T)
-            sq = (torch.bmm(A.transpose(1, 2), A) * torch.bmm(G.transpose(1, 2), G)).sum((1, 2))
+            A = torch.cat(As, 2).reshape(c * groups, Kg, T)
+            G = torch.cat(Gs, 2).reshape(c * groups, Og, T)
+            # Gram matrices in float32, their (signed) elementwise products summed in float64.
+            sq = (torch.bmm(A.transpose(1, 2), A) * torch.bmm(G.transpose(1, 2), G)).sum((1, 2), dtype=torch.float64)
             out[lo:hi] += sq.view(c, groups).sum(1)
     return out
 
@@ -457,11 +473,7 @@ def _norm_layer_sq(tap: _Tap, recs: list) -> torch.Tensor:
                 xh = F.group_norm(a, m.num_groups, None, None, m.eps)
             w = (g * xh).sum(2)
         gw = w if gw is None else gw + w
-    out = torch.zeros(recs[0][0].shape[0], dtype=torch.float64, device=recs[0][0].device)
-    for v in (gw, gb):
-        if v is not None:
-            out += v.double().square().sum(1)
-    return out
+    return sum(v.square().sum(1).double() for v in (gw, gb) if v is not None)
 
 
 # --------------------------------------------------------------------------------------------

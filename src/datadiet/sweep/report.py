@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from datadiet.errors import DataDietError
+from datadiet.plots.sweep import full_data_rows
 from datadiet.runs import atomic_write_bytes, read_json
 
 
@@ -52,7 +53,7 @@ def write_report(run_dir: str | Path) -> Path:
     cfg = summary["config"]
     tcfg = cfg["train"]
     names = summary.get("class_names", [])
-    full = results.loc[results["fraction"] == 0, "test_accuracy"]
+    full = full_data_rows(results)["test_accuracy"]
     lines = [f"# Data-diet sweep: {summary['dataset']['name']}", ""]
     if summary.get("command"):
         lines += ["Made by:", "", "```bash", summary["command"], "```", ""]
@@ -117,6 +118,8 @@ def write_report(run_dir: str | Path) -> Path:
         full_ex = results.loc[results["fraction"] == 0, "train_examples"].mean()
         full_s = results.loc[results["fraction"] == 0, "train_seconds"].mean()
         lines += ["## Compute (mean per training run; scoring counted once per method)", "",
+                  "Seconds are wall-clock on the machine that ran the sweep, and rise when other work shares its cores; "
+                  "examples processed do not.", "",
                   "| method | pruned | scoring examples | training examples | total vs full | seconds (score + train) |",
                   "|---|---|---|---|---|---|"]
         for (m, f), r in cost.iterrows():

@@ -88,9 +88,11 @@ class SweepResult:
     figures: dict[str, str]
 
 
-def _cell_config(cfg: SweepConfig, seed: int, n_full: int) -> TrainConfig:
+def _cell_config(cfg: SweepConfig, seed: int, n_full: int, fraction: float) -> TrainConfig:
+    """Training config of one cell. Full data trains the same under both budgets, so it is one
+    config (and one run directory) whatever the budget."""
     tcfg = cfg.train.with_seed(seed)
-    if cfg.budget == "steps":
+    if cfg.budget == "steps" and fraction > 0:
         tcfg = replace(tcfg, steps=cfg.train.total_steps(n_full))
     return tcfg
 
@@ -124,7 +126,7 @@ def run_sweep(dataset: Dataset, cfg: SweepConfig, *, out: str | Path, progress: 
         s, cost = scores[m]
         for f in cfg.fractions:
             for seed in range(cfg.seeds):
-                tcfg = _cell_config(cfg, seed, n)
+                tcfg = _cell_config(cfg, seed, n, f)
                 subset = None if f == 0 else _keep_indices(m, s, f, labels, cfg, seed)
                 if subset is not None and subset.size == 0:
                     raise DataDietError(f"fraction {f} prunes every example of {n}")
