@@ -349,10 +349,10 @@ def report(
     run_dir: Annotated[str, typer.Argument(help="a sweep directory (OUT/sweep_<hash>)")],
     json_: JsonOpt = False,
 ):
-    """Write RUN_DIR/report.md: accuracy table, figures, per-class effects, compute."""
+    """Draw the figures again and write RUN_DIR/report.md: accuracy table, figures, per-class effects, compute."""
     from datadiet.sweep import write_report
 
-    path = write_report(run_dir)
+    path = write_report(run_dir, redraw=True)
     if json_:
         emit_json({"report": str(path)})
         return

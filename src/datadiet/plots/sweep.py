@@ -87,8 +87,11 @@ def method_styles(methods) -> dict[str, dict]:
         base = k.partition("@")[0]
         if k in METHOD_STYLES:
             out[m] = dict(METHOD_STYLES[k])
-        elif base in METHOD_STYLES:  # "grand@0": GraNd scored at another epoch, its colour dotted
-            out[m] = {**METHOD_STYLES[base], "linestyle": ":"}
+        elif base in METHOD_STYLES:  # "grand@0": GraNd scored at another epoch: its colour, lighter, dotted
+            import matplotlib.colors as mcolors
+
+            rgb = np.array(mcolors.to_rgb(METHOD_STYLES[base]["color"]))
+            out[m] = {**METHOD_STYLES[base], "linestyle": ":", "color": mcolors.to_hex(0.55 * rgb + 0.45)}
         else:
             out[m] = dict(_EXTRA_STYLES[extra % len(_EXTRA_STYLES)])
             extra += 1

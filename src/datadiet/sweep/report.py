@@ -46,10 +46,14 @@ def comparisons(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``RUN_DIR/report.md`` and return its path."""
+def write_report(run_dir: str | Path, *, redraw: bool = False) -> Path:
+    """Write ``RUN_DIR/report.md`` (with ``redraw``, draw the figures again from the results first)."""
     run_dir = Path(run_dir)
     summary, results = _load(run_dir)
+    if redraw:
+        from datadiet.sweep.sweep import sweep_figures
+
+        summary["figures"] = sweep_figures(results, summary.get("class_names", []), run_dir)
     cfg = summary["config"]
     tcfg = cfg["train"]
     names = summary.get("class_names", [])
