@@ -1,0 +1,130 @@
+"""Run directories and atomic file writes.
+
+A run directory is ``ROOT/<kind>_<hash>`` where the hash covers only the config fields that affect
+results, so asking for the same work twice finds the finished stage and skips it, and an interrupted
+run resumes in the same place. Every file is written to a temporary name in the same directory and
+renamed into place, so a killed process never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datadiet.errors import DataDietError
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, tuples, numpy scalars and paths to plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def config_hash(config: Any, length: int = 12) -> str:
+    """Stable hash of a config (dataclass or JSON-able value)."""
+    text = json.dumps(to_jsonable(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=True) + "\n"
+    return atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_parquet(path: str | os.PathLike, frame) -> Path:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_save_npy(path: str | os.PathLike, arr: np.ndarray) -> Path:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataDietError(f"file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataDietError(f"corrupt JSON file {path}: {e}") from None
+
+
+class RunDir:
+    """``root/<kind>_<hash(config)>`` with ``config.json`` and per-stage completion markers."""
+
+    def __init__(self, root: str | os.PathLike, kind: str, config: Any):
+        self.config = to_jsonable(config)
+        self.hash = config_hash(self.config)
+        self.path = Path(root) / f"{kind}_{self.hash}"
+        self.kind = kind
+
+    def create(self) -> "RunDir":
+        self.path.mkdir(parents=True, exist_ok=True)
+        cfg = self.path / "config.json"
+        if cfg.exists():
+            stored = read_json(cfg)
+            if stored != self.config:
+                raise DataDietError(f"run directory {self.path} holds a different config.json")
+        else:
+            atomic_write_json(cfg, self.config)
+        return self
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def is_done(self, stage: str) -> bool:
+        return (self.path / f"{stage}.done").exists()
+
+    def mark_done(self, stage: str) -> None:
+        atomic_write_bytes(self.path / f"{stage}.done", b"")
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"RunDir({str(self.path)!r})"
