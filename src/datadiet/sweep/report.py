@@ -98,8 +98,8 @@ def write_report(run_dir: str | Path, *, redraw: bool = False) -> Path:
     }
     if figs:
         lines += ["## Figures", ""]
-        for key, path in figs.items():
-            lines += [f"{captions.get(key, key)}", "", f"![{key}]({Path(path).name})", ""]
+        for key in sorted(figs, key=lambda k: list(captions).index(k) if k in captions else len(captions)):
+            lines += [f"{captions.get(key, key)}", "", f"![{key}]({Path(figs[key]).name})", ""]
     class_cols = [c for c in results.columns if c.startswith("class_") and c.endswith("_accuracy")]
     pruned = sorted(f for f in results["fraction"].unique() if f > 0)
     if class_cols and pruned and len(full):
