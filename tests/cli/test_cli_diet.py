@@ -1,6 +1,5 @@
 """score, prune, sweep and report from the command line."""
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from datadiet.errors import DataDietError  # noqa: E402
 from datadiet.plots import (  # noqa: E402

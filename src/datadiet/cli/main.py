@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from typing_extensions import Annotated
 
-from datadiet.cli.common import emit_json, progress_bar, stderr, stdout
+from datadiet.cli.common import emit_json, progress_bar, stdout
 from datadiet.errors import DataDietError
 
 # typer vendors click in new releases and re-exports it in old ones: find its exception classes

@@ -8,7 +8,6 @@ farmed out (e.g. to Ray) without changing how results are stored.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable

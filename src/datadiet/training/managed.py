@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from datadiet.data.dataset import Dataset
 from datadiet.runs import RunDir, atomic_torch_save, atomic_write_json, config_hash, read_json

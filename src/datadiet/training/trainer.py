@@ -21,7 +21,6 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from datadiet.data.dataset import Dataset
