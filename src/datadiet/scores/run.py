@@ -58,10 +58,6 @@ class ScoreConfig:
         if self.epoch > self.train.epochs:
             raise DataDietError(f"epoch must be <= the training schedule's epochs ({self.train.epochs}), got {self.epoch}")
 
-    @property
-    def needs_training(self) -> bool:
-        return self.method not in ("input-norm", "random")
-
     def seed_config(self, seed: int) -> TrainConfig:
         return self.train.with_seed(SCORE_SEED_OFFSET + seed)
 
@@ -111,9 +107,12 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
     rd = RunDir(out, "ckpt", {"dataset": dataset_key(dataset), "train": tcfg, "epoch": config.epoch}).create()
     cost_path = rd.file("cost.json")
     cost = read_json(cost_path) if cost_path.exists() else {}
+    def seed_cost(cost: dict) -> dict:
+        return {"train_examples": cost["train_examples"], "train_seconds": cost["train_seconds"], **cost["methods"][config.method]}
+
     cached = _load_npy(rd.file(f"scores_{config.method}.npy"), n)
     if cached is not None and config.method in cost.get("methods", {}):
-        return cached, {"train_examples": cost["train_examples"], "train_seconds": cost["train_seconds"], **cost["methods"][config.method]}
+        return cached, seed_cost(cost)
     model_path = rd.file("model.pt")
     if not model_path.exists() or not rd.file("dynamics.npz").exists():
         hooks = [ForgettingHook(n), AUMHook(n)]
@@ -147,7 +146,7 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
     cost = read_json(cost_path)
     cost["methods"][config.method] = method_cost
     atomic_write_json(cost_path, cost)
-    return scores, {"train_examples": cost["train_examples"], "train_seconds": cost["train_seconds"], **method_cost}
+    return scores, seed_cost(cost)
 
 
 def score_table(dataset: Dataset, per_seed: np.ndarray, seeds) -> pd.DataFrame:

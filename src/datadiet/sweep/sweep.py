@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,13 +18,13 @@ from datadiet.data.dataset import Dataset
 from datadiet.errors import DataDietError
 from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet
 from datadiet.scores import METHODS, ScoreConfig, score_dataset
+from datadiet.scores.run import ProgressFactory
 from datadiet.selection import STRATEGIES, select
 from datadiet.training import TrainConfig
 from datadiet.training.managed import dataset_key, train_in_run_dir
 from datadiet.validation import check_choice, check_fraction, check_positive_int
 
 BUDGETS = ("epochs", "steps")
-ProgressFactory = Callable[[str], Callable[[int, int], None]]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ def train_in_run_dir(
     *,
     subset: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
-    stop_after: int | None = None,
 ) -> dict:
     """Train once per (dataset, config, subset); returns the summary stored in ``result.json``."""
     cfg = {"dataset": dataset_key(dataset), "train": config,
@@ -36,12 +35,9 @@ def train_in_run_dir(
         out_["resumed"] = "finished earlier"
         return out_
     resumed = rd.file("state.pt").exists()
-    res = train(dataset, config, subset=subset, run_dir=rd.path, progress=progress, stop_after=stop_after)
+    res = train(dataset, config, subset=subset, run_dir=rd.path, progress=progress)
     summary = res.summary(dataset.class_names)
     summary["run_dir"] = str(rd.path)
-    if res.steps < config.total_steps(res.train_size):
-        summary["interrupted_at_step"] = res.steps
-        return summary
     atomic_torch_save(rd.file("model.pt"), res.model.state_dict())
     atomic_write_json(result_path, summary)
     rd.file("state.pt").unlink(missing_ok=True)
