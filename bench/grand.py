@@ -47,7 +47,7 @@ def load_data(n: int, shape, classes: int, *, real: bool):
 
             ds = load_dataset("fashion-mnist")
             return ds.x_train[:n].contiguous(), ds.y_train[:n].contiguous(), f"Fashion-MNIST train[:{n}]"
-        except Exception as e:  # noqa: BLE001 - any failure: random data of the same shape
+        except Exception as e:
             why = f"{type(e).__name__}"
     else:
         why = "no real set for this shape"
@@ -158,7 +158,7 @@ def optional(label, factory, *args):
         made = factory(*args)
     except ImportError:
         return label, "not installed", None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return label, f"unsupported here ({type(e).__name__}: {str(e).splitlines()[0][:60]})", None
     return made if isinstance(made, tuple) else (label, made, None)
 
@@ -177,7 +177,10 @@ def bench_model(title, model, x, y, *, n_loop, repeats):
         optional("BackPACK BatchL2Grad", make_backpack, model),
         optional("Opacus GradSampleModule", make_opacus, model, x, y, n_loop),
     ]
-    scoring = [("bare no_grad forward (baseline)", fwd_only), ("**el2n** (this package)", lambda m, a, b: el2n(m, a, b))]
+    scoring = [
+        ("bare no_grad forward (baseline)", fwd_only),
+        ("**el2n** (this package)", lambda m, a, b: el2n(m, a, b)),
+    ]
     data = {lab: ((xs, ys) if fn is loop else (x, y)) for lab, fn, *_ in methods + scoring}
 
     runnable = [(lab, fn) for lab, fn, *_ in methods + scoring if callable(fn)]
@@ -193,9 +196,12 @@ def bench_model(title, model, x, y, *, n_loop, repeats):
     rate = {lab: data[lab][0].shape[0] / statistics.median(times[lab]) for lab, _ in runnable}
     loop_ref = values["grand_loop (per-example loop)"]
 
-    lines = [f"**{title}**", "",
-             "| method | examples/s | × plain fwd+bwd | max rel. diff vs grand_loop |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"**{title}**",
+        "",
+        "| method | examples/s | × plain fwd+bwd | max rel. diff vs grand_loop |",
+        "|---|---:|---:|---:|",
+    ]
     base = rate[methods[0][0]]
     for lab, fn, ref in methods:
         if not callable(fn):
@@ -226,18 +232,31 @@ def main(argv=None):
 
     x, y, src = load_data(n, (1, 28, 28), 10, real=True)
     cnn = build_model("cnn", (1, 28, 28), 10, seed=0)
-    out = [bench_model(f"small CNN `build_model('cnn', (1, 28, 28), 10)`, {src}", cnn, x, y,
-                       n_loop=n_loop, repeats=repeats)]
+    out = [
+        bench_model(
+            f"small CNN `build_model('cnn', (1, 28, 28), 10)`, {src}", cnn, x, y, n_loop=n_loop, repeats=repeats
+        )
+    ]
     if not args.no_resnet:
         nr, nr_loop = (128, 16) if args.quick else (512, 32)
         xr, yr, srcr = load_data(nr, (3, 32, 32), 10, real=False)
         rn = build_model("resnet18", (3, 32, 32), 10, width=0.25, seed=0)
-        out.append(bench_model(f"ResNet-18 width 0.25 `build_model('resnet18', (3, 32, 32), 10, width=0.25)`, {srcr}",
-                               rn, xr, yr, n_loop=nr_loop, repeats=repeats))
+        out.append(
+            bench_model(
+                f"ResNet-18 width 0.25 `build_model('resnet18', (3, 32, 32), 10, width=0.25)`, {srcr}",
+                rn,
+                xr,
+                yr,
+                n_loop=nr_loop,
+                repeats=repeats,
+            )
+        )
     load1 = os.getloadavg()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; 1-min load average {load0[0]:.1f} before, {load1[0]:.1f} after; "
-          f"median of {repeats} rounds; {time.time() - t0:.0f} s\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs; 1-min load average {load0[0]:.1f} before, {load1[0]:.1f} after; "
+        f"median of {repeats} rounds; {time.time() - t0:.0f} s\n"
+    )
     print("\n\n".join(out))
 
 

@@ -24,7 +24,9 @@ from datadiet.training.augment import augment_batch
 
 def hand_loop(ds, cfg: TrainConfig, steps: int) -> float:
     model = build_model(cfg.model, ds.input_shape, ds.num_classes, width=cfg.width, seed=cfg.init_seed)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
+    )
     g = torch.Generator().manual_seed(0)
     x_all, y_all = ds.x_train, ds.y_train
     use_aug = ds.augment.default if cfg.augment is None else cfg.augment
@@ -61,12 +63,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     ds = load_dataset(args.dataset)
-    print(f"dataset {args.dataset}, model cnn, batch 128, {args.steps} steps x {args.repeats} alternating repeats, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"dataset {args.dataset}, model cnn, batch 128, {args.steps} steps x {args.repeats} alternating repeats, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print("| config | hand-written loop (examples/s, median) | datadiet trainer (examples/s, median) | ratio |")
     print("|---|---|---|---|")
-    for label, cfg in (("default (no augmentation)", TrainConfig(augment=False)),
-                       ("crop + flip augmentation", TrainConfig(augment=True))):
+    for label, cfg in (
+        ("default (no augmentation)", TrainConfig(augment=False)),
+        ("crop + flip augmentation", TrainConfig(augment=True)),
+    ):
         hand_loop(ds, cfg, 10)  # warm-up
         loop_rates, trainer_rates = [], []
         for _ in range(args.repeats):

@@ -15,7 +15,7 @@ def tiny_images():
         x = rng.normal(0, 0.3, (n, 1, 8, 8)).astype(np.float32)
         for i, c in enumerate(y):
             r, k = divmod(int(c), 2)
-            x[i, 0, r * 4:(r + 1) * 4, k * 4:(k + 1) * 4] += 1.0
+            x[i, 0, r * 4 : (r + 1) * 4, k * 4 : (k + 1) * 4] += 1.0
         return x, y
 
     xtr, ytr = make(256)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -39,13 +39,7 @@ def check_fraction(name: str, value, *, allow_one: bool = True, allow_zero: bool
         raise DataDietError(f"{name} must be a number in [0, 1], got {value!r}") from None
     hi = "1]" if allow_one else "1)"
     lo = "[0" if allow_zero else "(0"
-    if (
-        not math.isfinite(v)
-        or v < 0
-        or v > 1
-        or (v == 1 and not allow_one)
-        or (v == 0 and not allow_zero)
-    ):
+    if not math.isfinite(v) or v < 0 or v > 1 or (v == 1 and not allow_one) or (v == 0 and not allow_zero):
         raise DataDietError(f"{name} must be in {lo}, {hi}, got {value!r}")
     return v
 
@@ -66,26 +60,42 @@ def parse_list(name: str, text: str) -> list[str]:
 
 
 def as_inputs_targets(inputs, targets, *, num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate and convert (inputs, targets) to float32 / int64 tensors on the CPU.
+    """Validate and convert (inputs, targets) to tensors on the CPU.
 
-    inputs: (N, ...) finite floats; targets: (N,) integers in [0, num_classes).
+    inputs: (N, ...) real numbers: floats become float32 and must be finite; 32- and 64-bit integers
+    (token ids for an ``nn.Embedding``, which accepts no narrower type) become int64; 8- and 16-bit
+    integers (raw pixels) become float32, as images always did. Bool, complex and non-numeric
+    dtypes are refused.
+    targets: (N,) integers in [0, num_classes), returned as int64.
     """
-    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+    if isinstance(inputs, torch.Tensor):
+        x = inputs
+        if x.dtype == torch.bool or x.is_complex() or x.is_quantized:
+            raise DataDietError(f"inputs must be real numbers (floats, or integer ids), got dtype {x.dtype}")
+    else:
+        try:
+            arr = np.asarray(inputs)
+        except (TypeError, ValueError) as e:
+            raise DataDietError(f"inputs must be an array of numbers: {e}") from None
+        if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise DataDietError(f"inputs must be real numbers (floats, or integer ids), got dtype {arr.dtype}")
+        x = torch.as_tensor(arr)
     y = torch.as_tensor(np.asarray(targets) if not isinstance(targets, torch.Tensor) else targets)
     if x.ndim < 2:
         raise DataDietError(f"inputs must have shape (N, ...) with at least 2 dims, got shape {tuple(x.shape)}")
     if y.ndim != 1:
         raise DataDietError(f"targets must have shape (N,), got shape {tuple(y.shape)}")
     if x.shape[0] != y.shape[0]:
-        raise DataDietError(
-            f"inputs and targets must have the same length, got {x.shape[0]} and {y.shape[0]}"
-        )
-    if not x.is_floating_point():
+        raise DataDietError(f"inputs and targets must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    if not x.is_floating_point() and x.element_size() < 4:  # uint8/int8/int16: pixel values, not ids
         x = x.float()
-    if x.dtype != torch.float32:
-        x = x.float()
-    if not torch.isfinite(x).all():
-        raise DataDietError("inputs contain NaN or infinite values")
+    if x.is_floating_point():
+        if x.dtype != torch.float32:
+            x = x.float()
+        if not torch.isfinite(x).all():
+            raise DataDietError("inputs contain NaN or infinite values")
+    else:
+        x = x.long()  # integer inputs (token ids) stay integers
     if y.is_floating_point():
         if not torch.isfinite(y).all() or (y != y.round()).any():
             raise DataDietError("targets must be integer class labels, got non-integer values")
@@ -139,9 +149,7 @@ def check_finite_1d(name: str, values, *, allow_empty: bool = False) -> np.ndarr
     if not finite.all():
         n_nan = int(np.isnan(arr).sum())
         n_inf = int((~finite).sum()) - n_nan
-        raise DataDietError(
-            f"{name} must be finite, got {n_nan} NaN and {n_inf} infinite value(s) out of {arr.size}"
-        )
+        raise DataDietError(f"{name} must be finite, got {n_nan} NaN and {n_inf} infinite value(s) out of {arr.size}")
     return arr
 
 

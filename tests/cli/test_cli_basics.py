@@ -28,16 +28,19 @@ def test_train_digits_mlp(tmp_path):
     assert again["resumed"] == "finished earlier" and again["test_accuracy"] == out["test_accuracy"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "imagenet"], "unknown dataset 'imagenet'; valid:"),
-    (["train", "digits", "--model", "vit"], "unknown model 'vit'; valid: mlp, cnn, resnet18"),
-    (["train", "digits", "--epochs", "0"], "epochs must be > 0, got 0"),
-    (["train", "digits", "--epochs", "-3"], "epochs must be > 0, got -3"),
-    (["train", "digits", "--label-noise", "1.5"], "label_noise must be in [0, 1], got 1.5"),
-    (["train", "npz:/does/not/exist.npz"], "npz file not found"),
-    (["train", "mnist"], "mnist needs --data-dir"),
-    (["train", "digits", "--bogus"], "No such option"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "imagenet"], "unknown dataset 'imagenet'; valid:"),
+        (["train", "digits", "--model", "vit"], "unknown model 'vit'; valid: mlp, cnn, resnet18"),
+        (["train", "digits", "--epochs", "0"], "epochs must be > 0, got 0"),
+        (["train", "digits", "--epochs", "-3"], "epochs must be > 0, got -3"),
+        (["train", "digits", "--label-noise", "1.5"], "label_noise must be in [0, 1], got 1.5"),
+        (["train", "npz:/does/not/exist.npz"], "npz file not found"),
+        (["train", "mnist"], "mnist needs --data-dir"),
+        (["train", "digits", "--bogus"], "No such option"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     p = run_cli(*args, "--out", tmp_path)
     assert p.returncode == 2
@@ -57,8 +60,11 @@ def test_malformed_npz(tmp_path):
 def test_kill_and_resume_matches_uninterrupted(tmp_path):
     args = ["train", "mnist1d", "--samples", "4000", "--model", "cnn", "--epochs", "6", "--batch-size", "32", "--json"]
     ref = last_json(run_cli(*args, "--out", tmp_path / "ref"))
-    proc = subprocess.Popen([sys.executable, "-m", "datadiet.cli.main", *args, "--out", str(tmp_path / "killed")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datadiet.cli.main", *args, "--out", str(tmp_path / "killed")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     state = None
     while time.time() < deadline and proc.poll() is None:

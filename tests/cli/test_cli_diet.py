@@ -38,7 +38,9 @@ def test_score_npz_finds_flipped_labels_and_is_deterministic(flipped_digits_npz,
     top = table.nlargest(140, "score")["index"].to_numpy()
     assert flipped[top].sum() > 70, flipped[top].sum()  # most flipped examples are in the top 10%
     entry = out["methods"]["el2n"]
-    assert 0 < entry["mean_seed_agreement"] <= 1
+    agreement = entry["seed_agreement"]
+    assert 0 < agreement["pairwise"] <= 1 and len(agreement["leave_one_out"]) == 4
+    assert entry["scored_at"] == "epoch 5 of 8"
     for f in entry["figures"]:
         assert Path(f).read_bytes()[:4] == b"\x89PNG"
     again = last_json(run_cli(*args, "--out", tmp_path / "b"))
@@ -46,18 +48,47 @@ def test_score_npz_finds_flipped_labels_and_is_deterministic(flipped_digits_npz,
 
 
 def test_score_reports_each_method(tmp_path):
-    p = run_cli("score", "digits", "--method", "loss,input-norm,random", "--epoch", "1", "--seeds", "2", "--model", "mlp",
-                "--no-figures", "--json", "--out", tmp_path)
+    p = run_cli(
+        "score",
+        "digits",
+        "--method",
+        "loss,input-norm,random",
+        "--epoch",
+        "1",
+        "--seeds",
+        "2",
+        "--model",
+        "mlp",
+        "--no-figures",
+        "--json",
+        "--out",
+        tmp_path,
+    )
     out = last_json(p)
     assert set(out["methods"]) == {"loss", "input-norm", "random"}
-    assert out["methods"]["input-norm"]["mean_seed_agreement"] == 1.0
+    assert out["methods"]["input-norm"]["seed_agreement"]["pairwise"] == 1.0
+    assert abs(out["methods"]["random"]["seed_agreement"]["pairwise"]) < 0.1
 
 
 @pytest.fixture(scope="module")
 def digits_scores(tmp_path_factory):
     out = tmp_path_factory.mktemp("scores")
-    p = run_cli("score", "digits", "--method", "el2n", "--epoch", "2", "--seeds", "2", "--model", "mlp", "--no-figures",
-                "--json", "--out", out)
+    p = run_cli(
+        "score",
+        "digits",
+        "--method",
+        "el2n",
+        "--epoch",
+        "2",
+        "--seeds",
+        "2",
+        "--model",
+        "mlp",
+        "--no-figures",
+        "--json",
+        "--out",
+        out,
+    )
     return last_json(p)["scores"]
 
 
@@ -75,18 +106,23 @@ def test_prune_writes_indices_and_reports(digits_scores, tmp_path):
     assert res["storage"]["bytes_saved"] > 0
     z = np.load(exp)
     assert z["x_train"].shape[0] == len(idx) and np.array_equal(z["kept_index"], idx)
-    bal = last_json(run_cli("prune", digits_scores, "--keep", "0.5", "--balanced", "--out", tmp_path / "b.txt", "--json"))
+    bal = last_json(
+        run_cli("prune", digits_scores, "--keep", "0.5", "--balanced", "--out", tmp_path / "b.txt", "--json")
+    )
     fr = [r["kept_fraction"] for r in bal["per_class"]]
     assert max(fr) - min(fr) < 0.02
     assert len((tmp_path / "b.txt").read_text().split()) == bal["kept"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--keep", "1.5"], "keep must be in [0, 1], got 1.5"),
-    (["--keep", "-0.1"], "keep must be in [0, 1]"),
-    (["--keep", "0.5", "--strategy", "best"], "unknown strategy 'best'"),
-    (["--keep", "0.5", "--dataset", "mnist1d"], "rows but mnist1d has"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--keep", "1.5"], "keep must be in [0, 1], got 1.5"),
+        (["--keep", "-0.1"], "keep must be in [0, 1]"),
+        (["--keep", "0.5", "--strategy", "best"], "unknown strategy 'best'"),
+        (["--keep", "0.5", "--dataset", "mnist1d"], "rows but mnist1d has"),
+    ],
+)
 def test_prune_refuses_bad_input(digits_scores, tmp_path, args, message):
     p = run_cli("prune", digits_scores, *args, "--out", tmp_path / "k.npy")
     assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
@@ -102,18 +138,52 @@ def test_prune_refuses_missing_and_corrupt_tables(tmp_path):
 
 
 def test_tiny_sweep_on_digits_and_report(tmp_path):
-    p = run_cli("sweep", "digits", "--model", "mlp", "--methods", "random,el2n,forgetting", "--fractions", "0,0.3,0.6",
-                "--seeds", "2", "--epochs", "4", "--score-epoch", "2", "--score-seeds", "2", "--json", "--out", tmp_path)
+    p = run_cli(
+        "sweep",
+        "digits",
+        "--model",
+        "mlp",
+        "--methods",
+        "random,el2n,forgetting",
+        "--fractions",
+        "0,0.3,0.6",
+        "--seeds",
+        "2",
+        "--epochs",
+        "4",
+        "--score-epoch",
+        "2",
+        "--score-seeds",
+        "2",
+        "--json",
+        "--out",
+        tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     out = last_json(p)
     res = pd.read_parquet(out["results"])
     assert len(res) == 3 * 3 * 2
-    need = {"method", "fraction", "seed", "train_size", "test_accuracy", "class_0_accuracy", "class_9_accuracy",
-            "scoring_examples", "scoring_seconds", "train_examples", "train_seconds"}
+    need = {
+        "method",
+        "fraction",
+        "seed",
+        "train_size",
+        "test_accuracy",
+        "class_0_accuracy",
+        "class_9_accuracy",
+        "scoring_examples",
+        "scoring_seconds",
+        "train_examples",
+        "train_seconds",
+    }
     assert need <= set(res.columns)
     assert set(res["train_size"]) == {1348, round(0.7 * 1348), round(0.4 * 1348)}
-    full = res[res["fraction"] == 0]
-    assert full["test_accuracy"].nunique() <= 2  # the full-data runs are shared between methods
+    # the full-data runs are shared between methods: 2 seeds x (1 full + 2 pruned fractions x 3 methods)
+    assert len(list(Path(tmp_path).glob("train_*"))) == 2 * (1 + 2 * 3)
+    assert len(res["run_dir"].unique()) == 2 * (1 + 2 * 3)
+    assert set(res.loc[res["method"] == "forgetting", "scored_at"]) == {"", "counted over all 4 epochs"}
+    assert set(res.loc[res["method"] == "el2n", "scored_at"]) == {"", "epoch 2 of 4"}
+    assert res["threads"].notna().all() and res["torch"].notna().all()
     assert Path(out["plot"]).read_bytes()[:4] == b"\x89PNG"
     report = Path(out["report"]).read_text()
     assert "datadiet sweep digits" in report and "| el2n |" in report
@@ -122,21 +192,44 @@ def test_tiny_sweep_on_digits_and_report(tmp_path):
 
 
 def test_sweep_steps_budget_trains_equal_steps(tmp_path):
-    out = last_json(run_cli("sweep", "digits", "--model", "mlp", "--methods", "random", "--fractions", "0,0.5", "--epochs", "2",
-                            "--budget", "steps", "--json", "--out", tmp_path))
+    out = last_json(
+        run_cli(
+            "sweep",
+            "digits",
+            "--model",
+            "mlp",
+            "--methods",
+            "random",
+            "--fractions",
+            "0,0.5",
+            "--epochs",
+            "2",
+            "--budget",
+            "steps",
+            "--json",
+            "--out",
+            tmp_path,
+        )
+    )
     res = pd.read_parquet(out["results"])
     assert res["steps"].nunique() == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--fractions", "0,1"], "fraction must be in [0, 1), got 1.0"),
-    (["--fractions", "0,1.2"], "fraction must be in [0, 1)"),
-    (["--fractions", "a"], "fractions must be numbers"),
-    (["--fractions", ","], "fractions must list at least one value"),
-    (["--methods", ""], "methods must list at least one value"),
-    (["--methods", "el2n,magic"], "unknown method 'magic'"),
-    (["--budget", "hours"], "unknown budget 'hours'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fractions", "0,1"], "fraction must be in [0, 1), got 1.0"),
+        (["--fractions", "0,1.2"], "fraction must be in [0, 1)"),
+        (["--fractions", "a"], "fractions must be numbers"),
+        (["--fractions", ","], "fractions must list at least one value"),
+        (["--methods", ""], "methods must list at least one value"),
+        (["--methods", "el2n,magic"], "unknown method 'magic'"),
+        (["--budget", "hours"], "unknown budget 'hours'"),
+        (["--hard-cutoff", "0.1"], "hard_cutoff applies only to strategy 'ccs'"),
+        (["--strategy", "ccs", "--hard-cutoff", "1.5"], "hard_cutoff must be in [0, 1)"),
+        (["--strategy", "ccs", "--bins", "0"], "bins must be > 0"),
+    ],
+)
 def test_sweep_refuses_bad_input(tmp_path, args, message):
     p = run_cli("sweep", "digits", "--model", "mlp", *args, "--out", tmp_path)
     assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr

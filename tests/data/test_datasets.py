@@ -9,6 +9,7 @@ import torch
 
 from datadiet.data import DATASETS, add_label_noise, from_arrays, load_dataset
 from datadiet.data.loaders import DEBIAN_FASHION_MNIST, read_idx
+from datadiet.errors import DataDietError
 
 
 def test_unknown_dataset_lists_valid_names():
@@ -52,6 +53,8 @@ def _idx_dir(tmp_path, n_train=20, n_test=10, gz=True):
         "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
         "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
     }
+    # every test label must occur in training (from_arrays refuses unseen test labels)
+    arrays["t10k-labels-idx1-ubyte"] = arrays["train-labels-idx1-ubyte"][:n_test]
     for name, a in arrays.items():
         _write_idx(tmp_path / (name + (".gz" if gz else "")), a, gz)
     return arrays
@@ -90,7 +93,9 @@ def test_idx_corrupt_and_missing(tmp_path):
         load_dataset("mnist")
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed (make test installs it)")
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed (make test installs it)"
+)
 def test_fashion_mnist_from_debian_package():
     d = load_dataset("fashion-mnist")
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
@@ -105,7 +110,9 @@ def test_cifar_pickles(tmp_path):
     folder.mkdir()
     for i in range(1, 6):
         with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump({b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 4))}, f)
+            pickle.dump(
+                {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 4))}, f
+            )
     with open(folder / "test_batch", "wb") as f:
         pickle.dump({b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), b"labels": [0, 1, 2]}, f)
     with open(folder / "batches.meta", "wb") as f:
@@ -123,8 +130,13 @@ def test_cifar_pickles(tmp_path):
 def test_npz_roundtrip_and_errors(tmp_path):
     rng = np.random.default_rng(0)
     p = tmp_path / "d.npz"
-    np.savez(p, x_train=rng.normal(size=(30, 5)), y_train=rng.integers(0, 3, 30),
-             x_test=rng.normal(size=(10, 5)), y_test=rng.integers(0, 3, 10))
+    np.savez(
+        p,
+        x_train=rng.normal(size=(30, 5)),
+        y_train=rng.integers(0, 3, 30),
+        x_test=rng.normal(size=(10, 5)),
+        y_test=rng.integers(0, 3, 10),
+    )
     d = load_dataset(f"npz:{p}")
     assert d.x_train.shape == (30, 1, 5) and d.num_classes == 3
     bad = tmp_path / "bad.npz"
@@ -136,11 +148,15 @@ def test_npz_roundtrip_and_errors(tmp_path):
     with pytest.raises(ValueError, match="corrupt npz"):
         load_dataset(f"npz:{corrupt}")
     nan = tmp_path / "nan.npz"
-    np.savez(nan, x_train=np.full((3, 2), np.nan), y_train=np.zeros(3, int), x_test=np.zeros((2, 2)), y_test=np.zeros(2, int))
+    np.savez(
+        nan, x_train=np.full((3, 2), np.nan), y_train=np.zeros(3, int), x_test=np.zeros((2, 2)), y_test=np.zeros(2, int)
+    )
     with pytest.raises(ValueError, match="NaN"):
         load_dataset(f"npz:{nan}")
     shape = tmp_path / "shape.npz"
-    np.savez(shape, x_train=np.zeros((3, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 2)), y_test=np.zeros(2, int))
+    np.savez(
+        shape, x_train=np.zeros((3, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 2)), y_test=np.zeros(2, int)
+    )
     with pytest.raises(ValueError, match=r"y_train must have shape \(3,\)"):
         load_dataset(f"npz:{shape}")
 
@@ -165,3 +181,121 @@ def test_from_arrays_channels_last():
     x = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3)).astype(np.uint8)
     d = from_arrays("c", x, np.arange(6) % 2, x[:2], np.array([0, 1]), scale=255)
     assert d.x_train.shape == (6, 3, 32, 32)
+
+
+def _npz(tmp_path, name, **arrays):
+    p = tmp_path / f"{name}.npz"
+    np.savez(p, **arrays)
+    return f"npz:{p}"
+
+
+def _ok_arrays(n_train=30, n_test=10, classes=5):
+    rng = np.random.default_rng(0)
+    y_train = np.arange(n_train) % classes
+    return {
+        "x_train": rng.normal(size=(n_train, 6)),
+        "y_train": y_train,
+        "x_test": rng.normal(size=(n_test, 6)),
+        "y_test": y_train[:n_test],
+    }
+
+
+def test_npz_with_empty_test_set_is_refused(tmp_path):
+    a = _ok_arrays()
+    name = _npz(
+        tmp_path,
+        "empty_test",
+        x_train=a["x_train"],
+        y_train=a["y_train"],
+        x_test=np.zeros((0, 6)),
+        y_test=np.zeros(0, int),
+    )
+    with pytest.raises(DataDietError, match=r"x_test must hold at least 1 example, got 0"):
+        load_dataset(name)
+    with pytest.raises(DataDietError, match=r"x_train must hold at least 2 examples, got 0"):
+        from_arrays("e", np.zeros((0, 6)), np.zeros(0, int), a["x_test"], a["y_test"])
+
+
+def test_test_labels_unseen_in_training_are_refused(tmp_path):
+    a = _ok_arrays()
+    y_test = a["y_test"].copy()
+    y_test[[2, 5]] = [7, 9]
+    with pytest.raises(
+        DataDietError, match=r"y_test holds label\(s\) 7, 9 that never occur in y_train \(labels 0, 1, 2, 3, 4\)"
+    ):
+        load_dataset(_npz(tmp_path, "unseen", **{**a, "y_test": y_test}))
+
+
+def test_single_class_and_absurd_labels_are_refused():
+    a = _ok_arrays()
+    with pytest.raises(DataDietError, match="at least 2 classes"):
+        from_arrays("one", a["x_train"], np.zeros(30, int), a["x_test"], np.zeros(10, int))
+    huge = a["y_train"].copy()
+    huge[0] = 10**9  # would otherwise build a billion class names
+    with pytest.raises(DataDietError, match="class indices < 100000, got 1000000000"):
+        from_arrays("huge", a["x_train"], huge, a["x_test"], a["y_test"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"x_train": np.zeros((30, 0))}, "at least one feature"),
+        ({"x_train": np.full((30, 6), 1e300)}, "beyond the float32 range"),
+        ({"x_train": np.ones((30, 6), dtype=complex)}, "must be numeric"),
+        ({"x_train": np.ones((30, 6), dtype=bool)}, "must be numeric"),
+        ({"y_train": np.arange(30) % 5 + 0.5}, "integer class labels"),
+        ({"y_train": np.arange(30) % 5 - 1}, "labels >= 0"),
+        ({"y_train": (np.arange(30) % 2).astype(bool)}, "integer class labels"),
+        ({"x_test": np.ones((10, 6)) * np.inf}, "NaN or infinite"),
+        ({"x_test": np.ones((10, 3))}, "same example shape"),
+    ],
+)
+def test_npz_malformed_arrays_are_one_line_errors(tmp_path, change, message):
+    with pytest.raises(DataDietError, match=message) as e:
+        load_dataset(_npz(tmp_path, "bad", **{**_ok_arrays(), **change}))
+    assert "\n" not in str(e.value)
+
+
+def test_npz_corrupt_files_and_object_arrays(tmp_path):
+    a = _ok_arrays()
+    good = tmp_path / "good.npz"
+    np.savez(good, **a)
+    raw = good.read_bytes()
+    cases = {
+        "random": np.random.default_rng(0).bytes(500),
+        "truncated": raw[: len(raw) // 2],
+        "empty": b"",
+        "flipped": raw[:200] + bytes(b ^ 0xFF for b in raw[200:400]) + raw[400:],
+    }
+    for name, data in cases.items():
+        (tmp_path / f"{name}.npz").write_bytes(data)
+        with pytest.raises(DataDietError, match="corrupt npz file") as e:
+            load_dataset(f"npz:{tmp_path / name}.npz")
+        assert "\n" not in str(e.value), name
+    obj = tmp_path / "obj.npz"
+    np.savez(obj, **{**a, "x_train": np.array([[1, "a", None]] * 30, dtype=object)})
+    with pytest.raises(DataDietError, match="array x_train has dtype object"):
+        load_dataset(f"npz:{obj}")
+    names = tmp_path / "names.npz"
+    np.savez(names, **a, class_names=np.array("one name"))
+    with pytest.raises(DataDietError, match="class_names must be 1-D"):
+        load_dataset(f"npz:{names}")
+
+
+def test_ragged_or_odd_inputs_to_from_arrays():
+    a = _ok_arrays()
+    with pytest.raises(DataDietError, match="x_train must be a rectangular numeric array"):
+        from_arrays("r", [[1.0, 2.0], [3.0]], [0, 1], a["x_test"], a["y_test"])
+    with pytest.raises(DataDietError, match="scale must be"):
+        from_arrays("s", a["x_train"], a["y_train"], a["x_test"], a["y_test"], scale=float("nan"))
+    with pytest.raises(DataDietError, match="class_names must be a sequence"):
+        from_arrays("c", a["x_train"], a["y_train"], a["x_test"], a["y_test"], class_names="abcde")
+
+
+def test_npz_cache_sees_a_rewritten_file(tmp_path):
+    a = _ok_arrays()
+    p = tmp_path / "d.npz"
+    np.savez(p, **a)
+    assert load_dataset(f"npz:{p}").num_train == 30
+    np.savez(p, **_ok_arrays(n_train=40))
+    assert load_dataset(f"npz:{p}").num_train == 40

@@ -2,14 +2,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.image as mpimg  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from datadiet.errors import DataDietError  # noqa: E402
-from datadiet.plots import (  # noqa: E402
+from datadiet.errors import DataDietError
+from datadiet.plots import (
     accuracy_table,
     accuracy_vs_fraction,
     compute_dividend,
@@ -48,9 +48,17 @@ def score_table():
     noisy = rng.random(n) < 0.1
     base = rng.gamma(2.0, 0.2, n) + 0.5 * noisy
     seeds = np.stack([base + rng.normal(0, 0.05, n) for _ in range(2)])
-    table = pd.DataFrame({"index": np.arange(n), "label": label, "score": seeds.mean(0),
-                          "score_std": seeds.std(0), "seed_0": seeds[0], "seed_1": seeds[1],
-                          "noisy": noisy})
+    table = pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "label": label,
+            "score": seeds.mean(0),
+            "score_std": seeds.std(0),
+            "seed_0": seeds[0],
+            "seed_1": seeds[1],
+            "noisy": noisy,
+        }
+    )
     images = rng.random((n, 3, 12, 12)).astype(np.float32) * 1.2 - 0.1  # slightly out of [0, 1]
     return table, images
 
@@ -64,16 +72,23 @@ def sweep_table():
     for method, drop in (("random", 0.08), ("el2n", 0.02), ("grand", 0.04)):
         for fraction in (0.3, 0.5):
             for seed in (0, 1):
-                rows.append(dict(method=method, fraction=fraction, seed=seed,
-                                 test_accuracy=0.90 - drop * fraction + rng.normal(0, 0.003)))
+                rows.append(
+                    dict(
+                        method=method,
+                        fraction=fraction,
+                        seed=seed,
+                        test_accuracy=0.90 - drop * fraction + rng.normal(0, 0.003),
+                    )
+                )
     res = pd.DataFrame(rows)
     for k in range(3):
         res[f"class_{k}_accuracy"] = np.clip(res["test_accuracy"] + rng.normal(0, 0.02, len(res)), 0, 1)
     res["train_size"] = (1000 * (1 - res["fraction"])).astype(int)
     res["train_examples"] = res["train_size"] * 20.0
     res["train_seconds"] = res["train_examples"] / 1e4
-    res["scoring_examples"] = res["method"].map({"full": 0.0, "random": 0.0, "el2n": 4 * 1000 * 5.0,
-                                                 "grand": 4 * 1000.0})
+    res["scoring_examples"] = res["method"].map(
+        {"full": 0.0, "random": 0.0, "el2n": 4 * 1000 * 5.0, "grand": 4 * 1000.0}
+    )
     res["scoring_seconds"] = res["scoring_examples"] / 1e4
     return res
 
@@ -171,8 +186,7 @@ def test_per_class_change_unknown_fraction_lists_available(sweep_table, tmp_path
 
 def test_per_class_change_needs_full_rows(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match="fraction == 0"):
-        per_class_change(sweep_table[sweep_table["fraction"] > 0], CLASS_NAMES, tmp_path / "pc.png",
-                         fraction=0.5)
+        per_class_change(sweep_table[sweep_table["fraction"] > 0], CLASS_NAMES, tmp_path / "pc.png", fraction=0.5)
 
 
 def test_compute_dividend(sweep_table, tmp_path):
@@ -198,3 +212,68 @@ def test_accuracy_table(sweep_table):
 def test_sweep_rejects_bad_fraction(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match="fraction"):
         accuracy_vs_fraction(sweep_table.assign(fraction=1.5), tmp_path / "x.png")
+
+
+# -- titles and subtitles (the sweep's budget and schedule) -----------------------------------------
+
+SETUP = (
+    "fashion-mnist, cnn, 8 epochs onecycle lr 0.05, "
+    "budget: equal steps (every subset trains 3,752 steps, as many as full data)"
+)
+
+
+@pytest.fixture
+def figure_texts(monkeypatch):
+    """Every text drawn on each figure saved by the sweep plots, flattened to one string per figure."""
+    import datadiet.plots.sweep as sweep_plots
+
+    seen = []
+    real = sweep_plots.save_figure
+
+    def capture(fig, path):
+        texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+        seen.append(" ".join(" ".join(texts).split()))  # wrapped lines joined again
+        return real(fig, path)
+
+    monkeypatch.setattr(sweep_plots, "save_figure", capture)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda t, p, **kw: accuracy_vs_fraction(t, p, **kw),
+        lambda t, p, **kw: per_class_change(t, CLASS_NAMES, p, fraction=0.5, **kw),
+        lambda t, p, **kw: compute_dividend(t, p, **kw),
+    ],
+    ids=["accuracy_vs_fraction", "per_class_change", "compute_dividend"],
+)
+def test_sweep_plots_take_title_and_subtitle(draw, sweep_table, tmp_path, figure_texts):
+    assert_png(draw(sweep_table, tmp_path / "a.png", title="My title", subtitle=SETUP))
+    assert "My title" in figure_texts[-1]
+    assert SETUP in figure_texts[-1].replace("\n", " ") or all(
+        part in figure_texts[-1] for part in SETUP.split(", budget: ")
+    )
+    assert "budget: equal steps" in figure_texts[-1]
+    assert_png(draw(sweep_table, tmp_path / "b.png", subtitle=SETUP))  # default title, with the setup under it
+    assert "8 epochs onecycle lr 0.05" in figure_texts[-1]
+    assert_png(draw(sweep_table, tmp_path / "c.png"))  # no subtitle: as before
+    assert "budget" not in figure_texts[-1]
+
+
+def test_sweep_plot_subtitle_must_be_text(sweep_table, tmp_path):
+    with pytest.raises(DataDietError, match="subtitle must be a string"):
+        accuracy_vs_fraction(sweep_table, tmp_path / "x.png", subtitle=3)
+
+
+def test_per_class_change_whiskers_with_identical_seeds(sweep_table, tmp_path):
+    # three seeds with the same class accuracies: the mean can sit an ulp outside min-max
+    rows = sweep_table[(sweep_table["fraction"] == 0.5) & (sweep_table["seed"] == 0)]
+    same = pd.concat([rows.assign(seed=s) for s in range(3)] + [sweep_table[sweep_table["fraction"] != 0.5]])
+    for k in range(3):  # values for which numpy's mean of three equal deltas exceeds their max by an ulp
+        same[f"class_{k}_accuracy"] = np.where(
+            same["fraction"] == 0.5,
+            0.7296554464299441,
+            np.where(same["fraction"] == 0, 0.17565562060255901, same[f"class_{k}_accuracy"]),
+        )
+    assert_png(per_class_change(same, CLASS_NAMES, tmp_path / "pc.png", fraction=0.5))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from datadiet.models import build_model
-from datadiet.scores import el2n, input_norm, loss, margin, random_scores
+from datadiet.scores import el2n, input_norm, logit_margin, loss, margin, random_scores
 
 
 class OddNet(nn.Module):
@@ -40,7 +40,7 @@ def _models():
 def _naive_logits(model, x):
     model.eval()
     with torch.no_grad():
-        return [model(x[i:i + 1])[0].double() for i in range(len(x))]
+        return [model(x[i : i + 1])[0].double() for i in range(len(x))]
 
 
 @pytest.mark.parametrize("case", range(3))
@@ -50,7 +50,7 @@ def test_el2n_loss_margin_match_definitions(case):
     model.train()
     logits = _naive_logits(model, x)
     model.train()
-    want_el2n, want_loss, want_margin = [], [], []
+    want_el2n, want_loss, want_margin, want_logit_margin = [], [], [], []
     for z, t in zip(logits, y):
         p = [math.exp(v) for v in z.tolist()]
         s = sum(p)
@@ -59,8 +59,9 @@ def test_el2n_loss_margin_match_definitions(case):
         want_el2n.append(math.sqrt(sum((a - b) ** 2 for a, b in zip(p, onehot))))
         want_loss.append(-math.log(p[int(t)]))
         others = [v for k, v in enumerate(z.tolist()) if k != t]
-        want_margin.append(max(others) - z[int(t)].item())
-    for fn, want in ((el2n, want_el2n), (loss, want_loss), (margin, want_margin)):
+        want_logit_margin.append(max(others) - z[int(t)].item())
+        want_margin.append(max(v for k, v in enumerate(p) if k != t) - p[int(t)])  # in probabilities
+    for fn, want in ((el2n, want_el2n), (loss, want_loss), (margin, want_margin), (logit_margin, want_logit_margin)):
         for bs in (1, 4, 1024):
             got = fn(model, x, y, batch_size=bs)
             assert got.shape == (len(x),) and got.dtype == np.float64
@@ -102,3 +103,16 @@ def test_bad_inputs():
         el2n(model, x, torch.full((len(x),), 9))
     with pytest.raises(ValueError, match="batch_size must be > 0"):
         el2n(model, x, torch.zeros(len(x), dtype=torch.long), batch_size=0)
+
+
+def test_narrow_integer_inputs_are_pixels_and_wide_ones_are_ids():
+    """uint8 images score as floats (as they always did); int64 inputs stay integers (token ids)."""
+    from datadiet.validation import as_inputs_targets
+
+    pixels = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    x, _ = as_inputs_targets(pixels, [0, 1])
+    assert x.dtype == torch.float32 and torch.equal(x, torch.as_tensor(pixels).float())
+    ids, _ = as_inputs_targets(np.array([[1, 2], [3, 4]]), [0, 1])
+    assert ids.dtype == torch.int64
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    np.testing.assert_allclose(el2n(model, pixels, [0, 1]), el2n(model, pixels.astype(np.float32), [0, 1]))

@@ -69,7 +69,7 @@ def test_hooks_resume_exactly(tiny_images, tmp_path):
     full = [ForgettingHook(256), AUMHook(256)]
     train(tiny_images, cfg, hooks=full)
     part = [ForgettingHook(256), AUMHook(256)]
-    train(tiny_images, cfg, hooks=part, run_dir=tmp_path, stop_after=10)
+    train(tiny_images, cfg, hooks=part, run_dir=tmp_path, stop_at=10)
     rest = [ForgettingHook(256), AUMHook(256)]
     train(tiny_images, cfg, hooks=rest, run_dir=tmp_path)
     for a, b in zip(full, rest):

@@ -24,7 +24,9 @@ def naive_grand(model, x, y, params=None):
     else:  # names of the parameters to differentiate
         named = dict(m.named_parameters())
         ps = [named[k] for k in params]
-    x = torch.as_tensor(x).double()
+    x = torch.as_tensor(x)
+    if x.is_floating_point():  # integer inputs (token ids) stay integers
+        x = x.double()
     out = []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny per-example ops: one thread is faster (and the value the same)
@@ -150,7 +152,9 @@ def conv_zoo():
     return model, x, y, naive_grand(model, x, y)
 
 
-@pytest.mark.parametrize("mode, conv_mat", [("auto", "auto"), ("mat", "grouped"), ("mat", "patches"), ("ghost", "auto")])
+@pytest.mark.parametrize(
+    "mode, conv_mat", [("auto", "auto"), ("mat", "grouped"), ("mat", "patches"), ("ghost", "auto")]
+)
 def test_exact_on_conv_zoo(monkeypatch, conv_zoo, mode, conv_mat):
     # every layer through each path: ghost norm, materialised by grouped conv or by patches
     monkeypatch.setattr(grand_mod, "_MODE", mode)
@@ -172,8 +176,12 @@ def test_exact_on_conv1d_and_conv3d(monkeypatch, mode, conv_mat):
     monkeypatch.setattr(grand_mod, "_CONV_MAT", conv_mat)
     torch.manual_seed(0)
     check(Conv1dZoo(), *data((3, 23)))
-    conv3d = nn.Sequential(nn.Conv3d(2, 4, 3, stride=(1, 2, 1), padding=1, dilation=(1, 1, 2), groups=2),
-                           nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    conv3d = nn.Sequential(
+        nn.Conv3d(2, 4, 3, stride=(1, 2, 1), padding=1, dilation=(1, 1, 2), groups=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.LazyLinear(5),
+    )
     x, y = data((2, 4, 5, 6), n=6)
     conv3d(x)  # materialise the lazy layer
     check(conv3d, x, y)
@@ -199,8 +207,13 @@ def test_fallback_loop_when_vmap_fails():
 
 def test_batchnorm_without_running_stats_scored_per_example():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU(),
-                          nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.BatchNorm2d(4, track_running_stats=False),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 3),
+    )
     x, y = data((1, 6, 6), classes=3)
     with pytest.warns(UserWarning, match="one example at a time"):
         check(model, x, y)
@@ -226,7 +239,9 @@ def test_model_left_as_it_was():
     assert model.training and all(m.training for m in model.modules())
     assert model.head[1].weight.grad is sentinel and torch.all(sentinel == 7.0)
     assert all(p.grad is None for n, p in model.named_parameters() if n != "head.1.weight")
-    assert [p.requires_grad for p in model.parameters()] == [n != "features.0.weight" for n, _ in model.named_parameters()]
+    assert [p.requires_grad for p in model.parameters()] == [
+        n != "features.0.weight" for n, _ in model.named_parameters()
+    ]
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
     np.testing.assert_allclose(got, naive_grand(model, x, y), rtol=1e-4)

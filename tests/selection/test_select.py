@@ -8,19 +8,26 @@ import pytest
 from datadiet.errors import DataDietError
 from datadiet.selection import STRATEGIES, ccs_allocate, kept_per_class, select, storage_report
 
-
 # ---------------------------------------------------------------- naive references (pure Python)
 
-def ref_hardest(s, k):
-    return sorted(sorted(range(len(s)), key=lambda i: (-s[i], i))[:k])
+
+def ref_order(s, hardest_first=True, seed=0, rng=None):
+    """The documented policy: by score, ties in the order of a random permutation drawn from the seed."""
+    perm = (rng if rng is not None else np.random.default_rng(seed)).permutation(len(s)).tolist()
+    tie_rank = {i: r for r, i in enumerate(perm)}
+    return sorted(range(len(s)), key=lambda i: (-s[i] if hardest_first else s[i], tie_rank[i]))
 
 
-def ref_easiest(s, k):
-    return sorted(sorted(range(len(s)), key=lambda i: (s[i], i))[:k])
+def ref_hardest(s, k, seed=0, rng=None):
+    return sorted(ref_order(s, True, seed, rng)[:k])
 
 
-def ref_window(s, off, k):
-    return sorted(sorted(range(len(s)), key=lambda i: (-s[i], i))[off:off + k])
+def ref_easiest(s, k, seed=0):
+    return sorted(ref_order(s, False, seed)[:k])
+
+
+def ref_window(s, off, k, seed=0):
+    return sorted(ref_order(s, True, seed)[off : off + k])
 
 
 def ref_round(f, n):
@@ -66,6 +73,7 @@ def assert_valid(idx, n):
 
 # ---------------------------------------------------------------- deterministic strategies
 
+
 @pytest.mark.parametrize("n,k", [(1, 1), (7, 3), (50, 17), (200, 123)])
 @pytest.mark.parametrize("levels", [3, 1000])
 def test_hardest_and_easiest_match_reference(n, k, levels):
@@ -95,21 +103,41 @@ def test_window_fractional_offset_and_zero_offset_equals_hardest():
     assert select(s, keep=5, strategy="window").tolist() == select(s, keep=5).tolist()
 
 
-def test_ties_lower_index_counts_harder_and_is_kept_first_for_easiest():
-    s = np.array([1.0, 1.0, 1.0, 1.0])
-    assert select(s, keep=2).tolist() == [0, 1]
-    assert select(s, keep=2, strategy="easiest").tolist() == [0, 1]
-    assert select(s, keep=2, strategy="window", offset=1).tolist() == [1, 2]
+@pytest.mark.parametrize(
+    "strategy,kw", [("hardest", {}), ("easiest", {}), ("window", {"offset": 10}), ("ccs", {"hard_cutoff": 0.1})]
+)
+def test_ties_are_broken_by_a_seeded_random_order_not_by_index(strategy, kw):
+    s = np.ones(100)
+    kept = [select(s, keep=20, strategy=strategy, seed=seed, **kw) for seed in range(200)]
+    assert kept[0].tolist() != list(range(20)) and kept[0].tolist() != list(range(10, 30))
+    assert np.array_equal(kept[0], select(s, keep=20, strategy=strategy, seed=0, **kw))  # reproducible
+    assert not np.array_equal(kept[0], kept[1])  # another seed, another draw
+    freq = np.bincount(np.concatenate(kept), minlength=100) / 200
+    assert abs(freq.mean() - 0.2) < 1e-12 and freq.min() > 0.05 and freq.max() < 0.4  # every index, evenly
+    assert abs(np.concatenate(kept).mean() - 49.5) < 3  # not biased toward the start of the file
+
+
+def test_ties_on_a_class_sorted_file_do_not_favour_the_first_classes():
+    labels = np.repeat(np.arange(5), 40)  # a class-sorted npz
+    s = np.concatenate([np.full(100, 2.0), np.full(100, 2.0)])
+    counts = np.bincount(labels[select(s, keep=0.5, seed=3)], minlength=5)
+    assert counts.min() >= 10, counts  # index order would keep classes 0-2 only (40, 40, 20, 0, 0)
+
+
+def test_ties_respect_score_order_first():
     s = np.array([5.0, 1.0, 5.0, 1.0, 3.0])
-    assert select(s, keep=1).tolist() == [0]
-    assert select(s, keep=1, strategy="easiest").tolist() == [1]
-    assert select(s, keep=1, strategy="window", offset=1).tolist() == [2]
-    # -0.0 and 0.0 tie too
-    assert select(np.array([0.0, -0.0]), keep=1).tolist() == [0]
-    assert select(np.array([-0.0, 0.0]), keep=1, strategy="easiest").tolist() == [0]
+    for seed in range(20):
+        assert select(s, keep=1, seed=seed).tolist() in ([0], [2])
+        assert select(s, keep=2, seed=seed).tolist() == [0, 2]
+        assert select(s, keep=3, seed=seed).tolist() == [0, 2, 4]
+        assert select(s, keep=1, strategy="easiest", seed=seed).tolist() in ([1], [3])
+        assert select(s, keep=1, strategy="window", offset=2, seed=seed).tolist() == [4]
+    # -0.0 and 0.0 tie too: each is kept for some seed
+    assert {tuple(select(np.array([0.0, -0.0]), keep=1, seed=seed).tolist()) for seed in range(20)} == {(0,), (1,)}
 
 
 # ---------------------------------------------------------------- keep: fraction vs count, rounding
+
 
 def test_fraction_and_count_agree():
     s = tied_scores(10, seed=2, levels=100)
@@ -151,6 +179,7 @@ def test_accepts_integer_scores_and_lists():
 
 # ---------------------------------------------------------------- random
 
+
 def test_random_deterministic_by_seed_differs_across_seeds_and_ignores_values():
     s = tied_scores(100, seed=4)
     a = select(s, keep=30, strategy="random", seed=7)
@@ -162,6 +191,7 @@ def test_random_deterministic_by_seed_differs_across_seeds_and_ignores_values():
 
 
 # ---------------------------------------------------------------- balanced
+
 
 def test_balanced_per_class_counts_exact_and_total_exact():
     rng = np.random.default_rng(5)
@@ -182,12 +212,13 @@ def test_balanced_per_class_counts_exact_and_total_exact():
 def test_balanced_hardest_is_per_class_hardest():
     labels = np.arange(60) % 4
     s = tied_scores(60, seed=7)
-    got = select(s, keep=0.5, labels=labels, balanced=True)
+    got = select(s, keep=0.5, labels=labels, balanced=True, seed=5)
     expect = []
+    rng = np.random.default_rng(5)  # one generator, classes visited in ascending label order
     for c in range(4):
         members = np.flatnonzero(labels == c).tolist()
         sub = [s[i] for i in members]
-        expect += [members[j] for j in ref_hardest(sub, 15 // 2 + (1 if c < 2 else 0))]
+        expect += [members[j] for j in ref_hardest(sub, 15 // 2 + (1 if c < 2 else 0), rng=rng)]
     # 30 over 4 classes of 15: quotas 7.5 each -> two classes get 8 (lower labels first)
     assert got.tolist() == sorted(expect)
 
@@ -210,6 +241,7 @@ def test_balanced_differs_from_global_on_skewed_scores():
 
 
 # ---------------------------------------------------------------- CCS
+
 
 def ccs_case():
     rng = np.random.default_rng(8)
@@ -269,6 +301,7 @@ def test_ccs_balanced_drops_cutoff_per_class():
 
 
 # ---------------------------------------------------------------- errors
+
 
 @pytest.mark.parametrize("keep", [1.5, -1, 11, -0.1, True, float("nan"), "0.5", None])
 def test_bad_keep_refused_with_one_line_message(keep):
@@ -335,6 +368,7 @@ def test_option_errors():
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def test_kept_per_class_includes_zero_kept_classes():
     labels = np.array([0, 0, 1, 1, 1, 3])

@@ -35,12 +35,25 @@ def test_seeds_are_separate(tiny_images):
 def test_resume_equals_uninterrupted(tiny_images, tmp_path):
     cfg = TrainConfig(model="cnn", epochs=3, batch_size=32)
     full = train(tiny_images, cfg)
-    part = train(tiny_images, cfg, run_dir=tmp_path, stop_after=13)  # mid-epoch
+    part = train(tiny_images, cfg, run_dir=tmp_path, stop_at=13)  # mid-epoch
     assert part.steps == 13 and (tmp_path / "state.pt").exists()
     rest = train(tiny_images, cfg, run_dir=tmp_path)
     assert rest.steps == full.steps
     assert _same_weights(full.model, rest.model)
     assert rest.test_accuracy == full.test_accuracy
+
+
+def test_stop_at_is_an_absolute_step_on_resume(tiny_images, tmp_path):
+    """A run that stops at step 12 of its schedule stops there however often it was resumed (a
+    relative budget would train 12 more steps after the resume)."""
+    cfg = TrainConfig(model="mlp", epochs=3, batch_size=32)  # 8 steps per epoch
+    straight = train(tiny_images, cfg, stop_at=12)
+    train(tiny_images, cfg, run_dir=tmp_path, stop_at=8)  # "killed" after its first epoch
+    resumed = train(tiny_images, cfg, run_dir=tmp_path, stop_at=12)
+    assert straight.steps == resumed.steps == 12
+    assert _same_weights(straight.model, resumed.model)
+    again = train(tiny_images, cfg, run_dir=tmp_path, stop_at=12)  # resumed at its stopping step: no more training
+    assert again.steps == 12 and _same_weights(straight.model, again.model)
 
 
 class Recorder:
@@ -126,7 +139,7 @@ def test_augment_crop_matches_naive_window():
     xp = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for b in range(2):
         dy, dx = int(shifts[0, b]), int(shifts[1, b])
-        assert torch.equal(out[b], xp[b, :, dy:dy + 5, dx:dx + 5])
+        assert torch.equal(out[b], xp[b, :, dy : dy + 5, dx : dx + 5])
 
 
 def test_augment_flip_only_flips():

@@ -21,16 +21,26 @@ def emit_json(obj) -> None:
     sys.stdout.flush()
 
 
+def _progress() -> Progress:
+    """The one look of datadiet's progress bars (on stderr, gone when done)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
+
+
 @contextmanager
 def progress_bar(description: str, *, quiet: bool = False):
     """Yields a ``callback(done, total)`` that drives a rich progress bar on stderr."""
     if quiet:
         yield lambda done, total: None
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
-    ) as p:
+    with _progress() as p:
         task = p.add_task(description, total=None)
 
         def cb(done: int, total: int) -> None:
@@ -44,12 +54,10 @@ def multi_progress(quiet: bool = False):
     """Yields ``new(description) -> callback``: a bar per stage, shown from its first update and
     replaced by a one-line note when the stage completes (cached stages never show)."""
     if quiet:
-        yield lambda description: (lambda done, total: None)
+        yield lambda description: lambda done, total: None
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
-    ) as p:
+    with _progress() as p:
+
         def new(description: str):
             state = {"task": None}
 

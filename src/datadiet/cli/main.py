@@ -6,13 +6,13 @@ Bad input prints one line on stderr and exits 2.
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
-from typing_extensions import Annotated
 
 from datadiet.cli.common import emit_json, progress_bar, stdout
+from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 
 # typer vendors click in new releases and re-exports it in old ones: find its exception classes
@@ -76,8 +76,17 @@ def _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, sc
     from datadiet.validation import check_choice
 
     check_choice("model", model, MODELS)
-    cfg = TrainConfig(model=model, width=width, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                      augment=augment, schedule=schedule, weight_decay=weight_decay)
+    cfg = TrainConfig(
+        model=model,
+        width=width,
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        augment=augment,
+        schedule=schedule,
+        weight_decay=weight_decay,
+    )
     return cfg.with_seed(seed)
 
 
@@ -86,7 +95,13 @@ StepsOpt = Annotated[Optional[int], typer.Option("--steps", help="optimiser step
 BatchOpt = Annotated[int, typer.Option("--batch-size")]
 LrOpt = Annotated[float, typer.Option("--lr", help="peak learning rate")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="seed for init, data order and augmentation")]
-AugOpt = Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="the dataset's crop/flip augmentation (default: the dataset's choice; on for CIFAR, off for (Fashion-)MNIST)")]
+AugOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--augment/--no-augment",
+        help="the dataset's crop/flip augmentation (default: the dataset's choice; on for CIFAR, off for (Fashion-)MNIST)",
+    ),
+]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="onecycle, cosine, step or constant")]
 WdOpt = Annotated[float, typer.Option("--weight-decay")]
 
@@ -125,18 +140,31 @@ def train(
     for name, acc in zip(summary["class_names"], summary["per_class_accuracy"]):
         t.add_row(name, f"{acc:.4f}")
     stdout.print(t)
-    stdout.print(f"test accuracy: {summary['test_accuracy']:.4f}  ({summary['train_size']} examples, "
-                 f"{summary['steps']} steps, {summary['seconds']:.1f}s)  run: {summary['run_dir']}")
+    stdout.print(
+        f"test accuracy: {summary['test_accuracy']:.4f}  ({summary['train_size']} examples, "
+        f"{summary['steps']} steps, {summary['seconds']:.1f}s)  run: {summary['run_dir']}"
+    )
 
 
 @app.command()
 def score(
     dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
-    method: Annotated[str, typer.Option("--method", help="comma-separated: el2n, grand, forgetting, aum, loss, margin, input-norm, random")] = "el2n",
-    epoch: Annotated[int, typer.Option("--epoch", help="score after t epochs of training (0 = at initialisation)")] = 2,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="comma-separated: el2n, grand, forgetting, aum, loss, margin, logit-margin, input-norm, random; METHOD@T scores at epoch T (forgetting and AUM count over the whole schedule unless @T)",
+        ),
+    ] = "el2n",
+    epoch: Annotated[
+        int,
+        typer.Option("--epoch", help="score model-based methods after t epochs of training (0 = at initialisation)"),
+    ] = DEFAULT_SCORE_EPOCH,
     seeds: Annotated[int, typer.Option("--seeds", help="independent initialisations to average over")] = 4,
     model: ModelOpt = "cnn",
-    epochs: Annotated[int, typer.Option("--epochs", help="length of the training schedule the scoring runs follow")] = 8,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="length of the training schedule the scoring runs follow")
+    ] = 8,
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.05,
     width: WidthOpt = 1.0,
@@ -153,37 +181,46 @@ def score(
 ):
     """Score every training example, averaged over independent initialisations (higher = harder)."""
     from datadiet.cli.common import multi_progress
-    from datadiet.scores import METHODS, ScoreConfig, score_dataset
-    from datadiet.validation import check_choice, parse_list
+    from datadiet.scores import ScoreConfig, parse_method, score_dataset
+    from datadiet.validation import parse_list
 
-    methods = parse_list("method", method)
-    for m in methods:
-        check_choice("method", m, METHODS)
+    specs = parse_list("method", method)
+    parsed = [parse_method(m, score_epoch=epoch) for m in specs]
     tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
-    configs = [ScoreConfig(method=m, epoch=epoch, seeds=tuple(range(seeds)) if seeds > 0 else (), train=tcfg) for m in methods]
+    configs = [
+        ScoreConfig(method=m, epoch=t, seeds=tuple(range(seeds)) if seeds > 0 else (), train=tcfg) for m, t in parsed
+    ]
     ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
     results = {}
     with multi_progress(quiet=False) as new_bar:
-        for cfg in configs:
+        for spec, cfg in zip(specs, configs):
             r = score_dataset(ds, cfg, out=out, progress=new_bar)
-            entry = {"scores": str(r.path), "seed_agreement": r.seed_agreement,
-                     "mean_seed_agreement": float(sum(r.seed_agreement) / len(r.seed_agreement)), "cost": r.cost}
+            entry = {
+                "scores": str(r.path),
+                "scored_at": cfg.scored_at,
+                "seed_agreement": r.seed_agreement,
+                "cost": r.cost,
+            }
             if figures:
                 from datadiet.plots.score_figures import score_figures
 
                 entry.update(score_figures(ds, r))
-            if ds.noisy is not None:
-                top = r.table.nlargest(max(1, int(round(0.1 * len(r.table)))), "score", keep="first")
-                entry["noisy_recall_top10"] = float(top["noisy"].sum() / max(1, ds.noisy.sum()))
-            results[cfg.method] = entry
-    summary = {"scores": results[methods[0]]["scores"], "methods": results, "dataset": ds.name,
-               "epoch": epoch, "seeds": seeds}
+            if "noisy_recall_top10" in r.summary:
+                entry["noisy_recall_top10"] = r.summary["noisy_recall_top10"]
+            results[spec.partition("@")[0]] = entry
+    summary = {
+        "scores": results[parsed[0][0]]["scores"],
+        "methods": results,
+        "dataset": ds.name,
+        "epoch": epoch,
+        "seeds": seeds,
+    }
     if json_:
         emit_json(summary)
         return
-    t = Table("method", "mean Spearman(single seed, mean)", "table")
+    t = Table("method", "scored", "pairwise Spearman between seeds", "table")
     for m, e in results.items():
-        t.add_row(m, f"{e['mean_seed_agreement']:.3f}", e["scores"])
+        t.add_row(m, e["scored_at"], f"{e['seed_agreement']['pairwise']:.3f}", e["scores"])
     stdout.print(t)
     for m, e in results.items():
         if "noisy_recall_top10" in e:
@@ -198,11 +235,21 @@ def prune(
     keep: Annotated[float, typer.Option("--keep", help="fraction of the training set to KEEP, in [0, 1]")],
     out: Annotated[str, typer.Option("--out", help="where to write the kept indices (.npy or .txt)")],
     strategy: Annotated[str, typer.Option("--strategy", help="hardest, easiest, window, random or ccs")] = "hardest",
-    offset: Annotated[float, typer.Option("--offset", help="window: fraction of the hardest examples to skip first")] = 0.0,
-    balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")] = False,
-    hard_cutoff: Annotated[float, typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples to drop")] = 0.0,
+    offset: Annotated[
+        float, typer.Option("--offset", help="window: fraction of the hardest examples to skip first")
+    ] = 0.0,
+    balanced: Annotated[
+        bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")
+    ] = False,
+    hard_cutoff: Annotated[
+        float, typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples to drop")
+    ] = 0.0,
+    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = 50,
     seed: Annotated[int, typer.Option("--seed", help="seed for random and ccs")] = 0,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="the scored dataset (default: read from the table's summary.json)")] = None,
+    dataset: Annotated[
+        Optional[str],
+        typer.Option("--dataset", help="the scored dataset (default: read from the table's summary.json)"),
+    ] = None,
     export: Annotated[Optional[str], typer.Option("--export", help="also write the pruned dataset as .npz")] = None,
     data_dir: DataDirOpt = None,
     label_noise: NoiseOpt = 0.0,
@@ -240,8 +287,10 @@ def prune(
     if strategy == "window":
         kwargs["offset"] = offset
     if strategy == "ccs":
-        kwargs["hard_cutoff"] = hard_cutoff
-    idx = select(table["score"].to_numpy(), keep=keep, strategy=strategy, labels=labels, balanced=balanced, seed=seed, **kwargs)
+        kwargs.update(hard_cutoff=hard_cutoff, bins=bins)
+    idx = select(
+        table["score"].to_numpy(), keep=keep, strategy=strategy, labels=labels, balanced=balanced, seed=seed, **kwargs
+    )
     names = list(ds.class_names) if ds is not None else None
     per_class = kept_per_class(idx, labels, names)
     bpe = ds.bytes_per_example if ds is not None else 0
@@ -255,11 +304,25 @@ def prune(
 
         x = ds.denormalise(ds.x_train[idx]).numpy()
         buf = io.BytesIO()
-        np.savez_compressed(buf, x_train=x, y_train=ds.y_train[idx].numpy(), x_test=ds.denormalise(ds.x_test).numpy(),
-                            y_test=ds.y_test.numpy(), kept_index=idx, class_names=np.array(ds.class_names))
+        np.savez_compressed(
+            buf,
+            x_train=x,
+            y_train=ds.y_train[idx].numpy(),
+            x_test=ds.denormalise(ds.x_test).numpy(),
+            y_test=ds.y_test.numpy(),
+            kept_index=idx,
+            class_names=np.array(ds.class_names),
+        )
         atomic_write_bytes(export, buf.getvalue())
-    result = {"indices": str(out_path), "kept": int(idx.size), "total": len(table), "strategy": strategy,
-              "per_class": per_class.to_dict(orient="records"), "storage": storage, "export": export}
+    result = {
+        "indices": str(out_path),
+        "kept": int(idx.size),
+        "total": len(table),
+        "strategy": strategy,
+        "per_class": per_class.to_dict(orient="records"),
+        "storage": storage,
+        "export": export,
+    }
     if json_:
         emit_json(result)
         return
@@ -269,23 +332,47 @@ def prune(
     stdout.print(t)
     stdout.print(f"kept {idx.size} of {len(table)} examples ({strategy}) -> {out_path}")
     if bpe:
-        stdout.print(f"storage: {storage['bytes_kept'] / 1e6:.2f} MB kept, {storage['bytes_saved'] / 1e6:.2f} MB saved "
-                     f"({bpe} bytes per raw example)")
+        stdout.print(
+            f"storage: {storage['bytes_kept'] / 1e6:.2f} MB kept, {storage['bytes_saved'] / 1e6:.2f} MB saved "
+            f"({bpe} bytes per raw example)"
+        )
 
 
 @app.command()
 def sweep(
     dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
-    methods: Annotated[str, typer.Option("--methods", help="comma-separated scoring methods; random is random pruning")] = "random,el2n,grand",
-    fractions: Annotated[str, typer.Option("--fractions", help="comma-separated fractions PRUNED, each in [0, 1)")] = "0,0.3,0.5,0.7",
+    methods: Annotated[
+        str, typer.Option("--methods", help="comma-separated scoring methods; random is random pruning")
+    ] = "random,el2n,grand",
+    fractions: Annotated[
+        str, typer.Option("--fractions", help="comma-separated fractions PRUNED, each in [0, 1)")
+    ] = "0,0.3,0.5,0.7",
     seeds: Annotated[int, typer.Option("--seeds", help="training seeds per (method, fraction)")] = 1,
     epochs: Annotated[int, typer.Option("--epochs", help="epochs of full-data training")] = 8,
-    score_epoch: Annotated[int, typer.Option("--score-epoch", help="epoch at which examples are scored")] = 2,
+    score_epoch: Annotated[
+        int,
+        typer.Option(
+            "--score-epoch",
+            help="epoch at which model-based methods score (forgetting and AUM count over the whole schedule unless METHOD@T)",
+        ),
+    ] = DEFAULT_SCORE_EPOCH,
     score_seeds: Annotated[int, typer.Option("--score-seeds", help="initialisations averaged per score")] = 2,
-    budget: Annotated[str, typer.Option("--budget", help="epochs (same epochs, pruning saves compute) or steps (same optimiser steps)")] = "epochs",
-    strategy: Annotated[str, typer.Option("--strategy", help="selection for scored methods: hardest, easiest, window, ccs")] = "hardest",
+    budget: Annotated[
+        str,
+        typer.Option("--budget", help="epochs (same epochs, pruning saves compute) or steps (same optimiser steps)"),
+    ] = "epochs",
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="selection for scored methods: hardest, easiest, window, ccs")
+    ] = "hardest",
     offset: Annotated[float, typer.Option("--offset", help="window: fraction of the hardest to skip")] = 0.0,
-    balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")] = False,
+    balanced: Annotated[
+        bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")
+    ] = False,
+    hard_cutoff: Annotated[
+        float,
+        typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples dropped first (likely mislabeled)"),
+    ] = 0.0,
+    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = 50,
     model: ModelOpt = "cnn",
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.05,
@@ -314,9 +401,20 @@ def sweep(
         except ValueError:
             raise DataDietError(f"fractions must be numbers in [0, 1), got {f!r}") from None
     tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
-    cfg = SweepConfig(methods=tuple(parse_list("methods", methods)), fractions=tuple(fr), seeds=seeds, train=tcfg,
-                      score_epoch=score_epoch, score_seeds=score_seeds, budget=budget, strategy=strategy, offset=offset,
-                      balanced=balanced)
+    cfg = SweepConfig(
+        methods=tuple(parse_list("methods", methods)),
+        fractions=tuple(fr),
+        seeds=seeds,
+        train=tcfg,
+        score_epoch=score_epoch,
+        score_seeds=score_seeds,
+        budget=budget,
+        strategy=strategy,
+        offset=offset,
+        balanced=balanced,
+        hard_cutoff=hard_cutoff,
+        bins=bins,
+    )
     ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
     command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with multi_progress() as new_bar:
@@ -325,18 +423,30 @@ def sweep(
     from datadiet.plots import accuracy_table
 
     table = accuracy_table(res.results)
-    summary = {"results": str(res.results_path), "plot": res.figures["accuracy"], "figures": res.figures,
-               "full_data_accuracy": float(res.results.loc[res.results["fraction"] == 0, "test_accuracy"].mean())
-               if (res.results["fraction"] == 0).any() else None,
-               "report": str(report), "run_dir": str(res.path),
-               "accuracy": {m: {str(f): float(v) for f, v in row.items()}
-                            for m, row in (res.results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction")).iterrows()}}
+    summary = {
+        "results": str(res.results_path),
+        "plot": res.figures["accuracy"],
+        "figures": res.figures,
+        "full_data_accuracy": float(res.results.loc[res.results["fraction"] == 0, "test_accuracy"].mean())
+        if (res.results["fraction"] == 0).any()
+        else None,
+        "report": str(report),
+        "run_dir": str(res.path),
+        "accuracy": {
+            m: {str(f): float(v) for f, v in row.items()}
+            for m, row in (
+                res.results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction")
+            ).iterrows()
+        },
+    }
     if json_:
         emit_json(summary)
         return
     full = res.results.loc[res.results["fraction"] == 0, "test_accuracy"]
-    stdout.print(f"test accuracy (%) by fraction pruned, {ds.name}, {model}, budget {budget} "
-                 f"(mean over {seeds} seed(s); column 0.0 is full-data training):")
+    stdout.print(
+        f"test accuracy (%) by fraction pruned, {ds.name}, {model}, budget {budget} "
+        f"(mean over {seeds} seed(s); column 0.0 is full-data training):"
+    )
     stdout.print(table.to_string())
     if len(full):
         stdout.print(f"full-data test accuracy: {full.mean():.4f}")
@@ -347,16 +457,27 @@ def sweep(
 @app.command()
 def report(
     run_dir: Annotated[str, typer.Argument(help="a sweep directory (OUT/sweep_<hash>)")],
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="also print the accuracy table (mean ± std over seeds) as markdown")
+    ] = False,
     json_: JsonOpt = False,
 ):
     """Draw the figures again and write RUN_DIR/report.md: accuracy table, figures, per-class effects, compute."""
     from datadiet.sweep import write_report
+    from datadiet.sweep.report import accuracy_markdown, load_sweep
 
     path = write_report(run_dir, redraw=True)
+    if markdown:  # plain text, not through rich: it must paste into a README unchanged
+        summary, results = load_sweep(run_dir)
+        sys.stdout.write(accuracy_markdown(results, summary, heading=None))
+        sys.stdout.flush()
     if json_:
         emit_json({"report": str(path)})
         return
-    stdout.print(f"report: {path}")
+    if markdown:
+        print(f"report: {path}", file=sys.stderr)
+    else:
+        stdout.print(f"report: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,7 +487,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=args, prog_name="datadiet", standalone_mode=False)
     except DataDietError as e:
-        print(f"datadiet: error: {e}", file=sys.stderr)
+        msg = " ".join(str(e).splitlines())  # the convention is one line; hold it even if a message slips
+        print(f"datadiet: error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as e:  # last line of defence: a file or folder that cannot be written (or read)
+        where = ": ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        reason = e.strerror or " ".join(str(e).split()) or type(e).__name__
+        print(f"datadiet: error: {where + ': ' if where else ''}{reason}", file=sys.stderr)
         return 2
     except _CLICK_EXCEPTION as e:
         msg = " ".join(e.format_message().split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,6 +91,32 @@ def fingerprint_arrays(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
+MAX_CLASSES = 100_000  # labels are class indices; the model gets one output per class up to the largest
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _as_array(part: str, a) -> np.ndarray:
+    """``np.asarray`` that turns ragged or unconvertible input into a one-line DataDietError."""
+    from datadiet.errors import DataDietError
+
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise DataDietError(
+            f"{part} must be a rectangular numeric array, got {type(a).__name__} ({_one_line(e)})"
+        ) from None
+
+
+def _label_list(labels: np.ndarray, limit: int = 10) -> str:
+    shown = ", ".join(str(int(v)) for v in labels[:limit])
+    return shown + (f", ... ({labels.size} in all)" if labels.size > limit else "")
+
+
 def from_arrays(
     name: str,
     x_train: np.ndarray,
@@ -106,14 +133,32 @@ def from_arrays(
     Images come as (N, H, W), (N, H, W, C) channels-last with C in {1, 3} or (N, C, H, W); flat
     features as (N, D) become (N, 1, D). Values are divided by ``scale`` (e.g. 255) then normalised
     per channel with the training set's mean and std.
+
+    Refused with a one-line :class:`~datadiet.errors.DataDietError`: non-numeric, bool, complex or
+    ragged inputs, fewer than 2 training or 0 test examples, examples with no features, NaN/inf
+    (also values beyond float32 range), labels that are not non-negative integers below
+    :data:`MAX_CLASSES`, a training set with a single class, and test labels that never occur in
+    the training labels (the accuracy on them would be meaningless).
     """
     from datadiet.errors import DataDietError
 
-    fp = fingerprint_arrays(x_train, y_train, x_test, y_test)
-    raw_bytes = int(np.asarray(x_train[:1]).nbytes) + int(np.asarray(y_train[:1]).nbytes)
+    if scale is not None:
+        from datadiet.validation import check_positive_float
+
+        scale = check_positive_float("scale", scale)
+    if class_names is not None:
+        if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__"):
+            raise DataDietError(f"class_names must be a sequence of names, got {class_names!r}")
+        class_names = tuple(str(c) for c in class_names)
+    raw = {
+        part: _as_array(part, a)
+        for part, a in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test))
+    }
     xs = []
-    for part, x in (("x_train", x_train), ("x_test", x_test)):
-        x = np.asarray(x)
+    for part in ("x_train", "x_test"):
+        x = raw[part]
+        if x.dtype.kind not in "iuf":
+            raise DataDietError(f"{part} must be numeric (integer or float), got dtype {x.dtype}")
         if x.ndim == 2:
             x = x[:, None, :]
         elif x.ndim == 3:
@@ -123,13 +168,23 @@ def from_arrays(
                 x = np.transpose(x, (0, 3, 1, 2))
         else:
             raise DataDietError(f"{part} must have 2 to 4 dimensions (N, ...), got shape {x.shape}")
-        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-            raise DataDietError(f"{part} must be numeric, got dtype {x.dtype}")
-        x = x.astype(np.float32)
-        if scale:
-            x = x / np.float32(scale)
-        if not np.isfinite(x).all():
+        least = 2 if part == "x_train" else 1
+        if x.shape[0] < least:
+            raise DataDietError(
+                f"{part} must hold at least {least} example{'s' if least > 1 else ''}, got {x.shape[0]}"
+            )
+        if math.prod(x.shape[1:]) == 0:
+            raise DataDietError(f"{part} examples must have at least one feature, got shape {raw[part].shape}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise DataDietError(f"{part} contains NaN or infinite values")
+        with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused just below
+            x = x.astype(np.float32)
+            if scale:
+                x = x / np.float32(scale)
+        if not np.isfinite(x).all():
+            raise DataDietError(
+                f"{part} holds values beyond the float32 range (largest magnitude {float(np.abs(raw[part]).max()):g})"
+            )
         xs.append(x)
     xtr, xte = xs
     if xtr.shape[1:] != xte.shape[1:]:
@@ -137,21 +192,33 @@ def from_arrays(
             f"x_train and x_test must have the same example shape, got {xtr.shape[1:]} and {xte.shape[1:]}"
         )
     ys = []
-    for part, y, x in (("y_train", y_train, xtr), ("y_test", y_test, xte)):
-        y = np.asarray(y)
+    for part, x in (("y_train", xtr), ("y_test", xte)):
+        y = raw[part]
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
             raise DataDietError(f"{part} must have shape ({x.shape[0]},), got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer):
-            if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
-                y = y.astype(np.int64)
-            else:
-                raise DataDietError(f"{part} must hold integer class labels, got dtype {y.dtype}")
-        if y.size and y.min() < 0:
+        if y.dtype.kind == "f":
+            if not (np.isfinite(y).all() and (y == np.round(y)).all()):
+                raise DataDietError(
+                    f"{part} must hold integer class labels, got dtype {y.dtype} with non-integer values"
+                )
+        elif y.dtype.kind not in "iu":
+            raise DataDietError(f"{part} must hold integer class labels, got dtype {y.dtype}")
+        if y.min() < 0:
             raise DataDietError(f"{part} must hold labels >= 0, got {int(y.min())}")
+        if y.max() >= MAX_CLASSES:
+            raise DataDietError(f"{part} must hold class indices < {MAX_CLASSES}, got {int(y.max())}")
         ys.append(y.astype(np.int64))
-    if xtr.shape[0] < 2:
-        raise DataDietError(f"x_train must hold at least 2 examples, got {xtr.shape[0]}")
-    n_classes = int(max(ys[0].max(), ys[1].max() if ys[1].size else 0)) + 1
+    if np.unique(ys[0]).size < 2:
+        raise DataDietError(f"y_train must hold at least 2 classes, got only label {int(ys[0][0])}")
+    unseen = np.setdiff1d(ys[1], ys[0])
+    if unseen.size:
+        raise DataDietError(
+            f"y_test holds label(s) {_label_list(unseen)} that never occur in y_train "
+            f"(labels {_label_list(np.unique(ys[0]))}); the test accuracy on them would be meaningless"
+        )
+    fp = fingerprint_arrays(raw["x_train"], raw["y_train"], raw["x_test"], raw["y_test"])
+    raw_bytes = int(raw["x_train"][:1].nbytes) + int(raw["y_train"][:1].nbytes)
+    n_classes = int(ys[0].max()) + 1
     if class_names is None:
         class_names = tuple(str(i) for i in range(n_classes))
     elif len(class_names) < n_classes:

@@ -14,8 +14,16 @@ import numpy as np
 from datadiet.errors import DataDietError
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = {
@@ -125,7 +133,13 @@ def load_cifar(data_dir: str | None, *, fine: bool) -> tuple[dict[str, np.ndarra
     if not d.is_dir():
         raise DataDietError(f"{name}: data directory {d} does not exist")
     if fine:
-        train_files, test_files, meta_file, label_key, names_key = ["train"], ["test"], "meta", "fine_labels", "fine_label_names"
+        train_files, test_files, meta_file, label_key, names_key = (
+            ["train"],
+            ["test"],
+            "meta",
+            "fine_labels",
+            "fine_label_names",
+        )
     else:
         train_files = [f"data_batch_{i}" for i in range(1, 6)]
         test_files, meta_file, label_key, names_key = ["test_batch"], "batches.meta", "labels", "label_names"
@@ -149,23 +163,53 @@ def load_cifar(data_dir: str | None, *, fine: bool) -> tuple[dict[str, np.ndarra
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, names
 
 
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def load_npz(path: str) -> dict[str, np.ndarray]:
+    """Read x_train, y_train, x_test, y_test (and optional 1-D class_names) from an .npz archive.
+
+    Never unpickles: an object-dtype array is refused. Every failure is a one-line DataDietError.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataDietError(f"npz file not found: {p}")
     try:
+        is_zip = zipfile.is_zipfile(p)
+    except OSError as e:
+        raise DataDietError(f"cannot read npz file {p}: {e.strerror or _one_line(e)}") from None
+    if not is_zip:
+        raise DataDietError(f"corrupt npz file {p}: not a zip archive as written by numpy.savez")
+    try:
         with np.load(p, allow_pickle=False) as z:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
+            missing = [k for k in NPZ_KEYS if k not in z.files]
             if missing:
-                raise DataDietError(f"npz file {p} lacks arrays {', '.join(missing)} (needs x_train, y_train, x_test, y_test)")
-            out = {k: np.asarray(z[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
-            if "class_names" in z.files:
-                out["class_names"] = np.asarray(z["class_names"]).astype(str)
+                raise DataDietError(f"npz file {p} lacks arrays {', '.join(missing)} (needs {', '.join(NPZ_KEYS)})")
+            out = {}
+            for k in NPZ_KEYS + (("class_names",) if "class_names" in z.files else ()):
+                try:
+                    out[k] = np.asarray(z[k])
+                except ValueError as e:
+                    if "allow_pickle" in str(e):
+                        raise DataDietError(
+                            f"npz file {p}: array {k} has dtype object (pickled Python objects), which is never "
+                            f"loaded; save numeric arrays"
+                        ) from None
+                    raise DataDietError(f"corrupt npz file {p}: array {k}: {_one_line(e)}") from None
+            if "class_names" in out:
+                names = out["class_names"]
+                if names.ndim != 1:
+                    raise DataDietError(f"npz file {p}: class_names must be 1-D, got shape {names.shape}")
+                out["class_names"] = names.astype(str)
             return out
     except DataDietError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataDietError(f"corrupt npz file {p}: {e}") from None
+    except Exception as e:
+        raise DataDietError(f"corrupt npz file {p}: {_one_line(e)}") from None
 
 
 def load_digits_arrays(*, test_fraction: float = 0.25, seed: int = 0) -> dict[str, np.ndarray]:

@@ -41,7 +41,9 @@ class SmallCNN(nn.Module):
         c_in = input_shape[0]
         spatial = list(input_shape[1:])
         two_d = len(spatial) == 2
-        conv, bn, pool = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d) if two_d else (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d)
+        conv, bn, pool = (
+            (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d) if two_d else (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d)
+        )
         c1, c2, h = _scaled(16, width), _scaled(32, width), _scaled(128, width)
         layers: list[nn.Module] = []
         for c_out in (c1, c2):
@@ -51,7 +53,9 @@ class SmallCNN(nn.Module):
                 spatial = [s // 2 for s in spatial]
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c2 * math.prod(spatial), h), nn.ReLU(), nn.Linear(h, num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(c2 * math.prod(spatial), h), nn.ReLU(), nn.Linear(h, num_classes)
+        )
 
     def forward(self, x):
         return self.head(self.features(x))
@@ -81,7 +85,9 @@ class ResNet18(nn.Module):
     def __init__(self, input_shape, num_classes: int, *, width: float = 1.0):
         super().__init__()
         c = [_scaled(b, width) for b in (64, 128, 256, 512)]
-        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU()
+        )
         blocks: list[nn.Module] = []
         c_in = c[0]
         for i, c_out in enumerate(c):

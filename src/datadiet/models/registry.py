@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -23,8 +23,12 @@ class ModelInfo:
 
 MODELS: dict[str, ModelInfo] = {
     "mlp": ModelInfo("mlp", "2 hidden layers of 256*width units, ReLU", MLP),
-    "cnn": ModelInfo("cnn", "small CNN: 2 conv-BN-ReLU-pool blocks (16/32 channels * width), 128-unit head (default)", SmallCNN),
-    "resnet18": ModelInfo("resnet18", "ResNet-18, CIFAR form (3x3 stem, no max-pool), 64*width base channels", ResNet18, needs_image=True),
+    "cnn": ModelInfo(
+        "cnn", "small CNN: 2 conv-BN-ReLU-pool blocks (16/32 channels * width), 128-unit head (default)", SmallCNN
+    ),
+    "resnet18": ModelInfo(
+        "resnet18", "ResNet-18, CIFAR form (3x3 stem, no max-pool), 64*width base channels", ResNet18, needs_image=True
+    ),
 }
 
 

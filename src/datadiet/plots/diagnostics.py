@@ -20,23 +20,23 @@ import io
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from scipy import stats
 
-from datadiet.errors import DataDietError  # noqa: E402
-from datadiet.runs import atomic_write_bytes  # noqa: E402
-from datadiet.validation import check_positive_int  # noqa: E402
+from datadiet.errors import DataDietError
+from datadiet.runs import atomic_write_bytes
+from datadiet.validation import check_positive_int
 
 DPI = 150
 
@@ -120,8 +120,7 @@ def _grid(n: int, max_cols: int) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------------
 
 
-def score_histograms(table: pd.DataFrame, class_names: Sequence[str], path: str | os.PathLike, *,
-                     method: str) -> Path:
+def score_histograms(table: pd.DataFrame, class_names: Sequence[str], path: str | os.PathLike, *, method: str) -> Path:
     """One histogram of ``score`` per class on a shared x range, the class median marked.
 
     If the table has a ``noisy`` column, clean and noisy examples are drawn as two overlaid
@@ -145,8 +144,9 @@ def score_histograms(table: pd.DataFrame, class_names: Sequence[str], path: str 
     k = len(names)
     rows, cols = _grid(k, 5)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(2.7 * cols + 0.4, 2.1 * rows + 1.0),
-                                 sharex=True, squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(2.7 * cols + 0.4, 2.1 * rows + 1.0), sharex=True, squeeze=False, layout="constrained"
+        )
         for c in range(rows * cols):
             ax = axes.flat[c]
             if c >= k:
@@ -155,20 +155,25 @@ def score_histograms(table: pd.DataFrame, class_names: Sequence[str], path: str 
             in_class = labels == c
             ax.set_title(names[c], fontsize=10)
             if not in_class.any():
-                ax.text(0.5, 0.5, "no examples", ha="center", va="center", transform=ax.transAxes,
-                        color="0.4")
+                ax.text(0.5, 0.5, "no examples", ha="center", va="center", transform=ax.transAxes, color="0.4")
                 ax.set_yticks([])
                 continue
             clean = in_class & ~noisy if has_noisy else in_class
             ax.hist(scores[clean], bins=bins, color=CLEAN_COLOUR, alpha=0.75, linewidth=0)
             if has_noisy:
-                ax.hist(scores[in_class & noisy], bins=bins, color=NOISY_COLOUR, alpha=0.6,
-                        linewidth=0)
+                ax.hist(scores[in_class & noisy], bins=bins, color=NOISY_COLOUR, alpha=0.6, linewidth=0)
             median = float(np.median(scores[in_class]))
             ax.axvline(median, color=MEDIAN_COLOUR, linestyle="--", linewidth=1.2)
-            ax.text(0.98, 0.95, f"median {median:.3g}\nn = {int(in_class.sum())}",
-                    transform=ax.transAxes, ha="right", va="top", fontsize=8,
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+            ax.text(
+                0.98,
+                0.95,
+                f"median {median:.3g}\nn = {int(in_class.sum())}",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
             ax.set_xlim(lo, hi)
             ax.margins(y=0.25)
             if c % cols == 0:
@@ -181,8 +186,9 @@ def score_histograms(table: pd.DataFrame, class_names: Sequence[str], path: str 
 
         handles = [Patch(color=CLEAN_COLOUR, alpha=0.75, label="clean labels" if has_noisy else "examples")]
         if has_noisy:
-            handles.append(Patch(color=NOISY_COLOUR, alpha=0.6,
-                                 label=f"noisy labels ({int(noisy.sum())} corrupted on purpose)"))
+            handles.append(
+                Patch(color=NOISY_COLOUR, alpha=0.6, label=f"noisy labels ({int(noisy.sum())} corrupted on purpose)")
+            )
         handles.append(Line2D([], [], color=MEDIAN_COLOUR, linestyle="--", label="class median"))
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
         seeds_text = {0: "", 1: ", 1 seed"}.get(n_seeds, f", mean over {n_seeds} seeds")
@@ -204,14 +210,13 @@ def _as_display_images(images) -> np.ndarray:
             f"examples can only be shown for image data (N, C, H, W); got an array of shape {arr.shape}"
         )
     if arr.shape[1] not in (1, 3):
-        raise DataDietError(
-            f"examples can only be shown for greyscale (C=1) or RGB (C=3) images; got C={arr.shape[1]}"
-        )
+        raise DataDietError(f"examples can only be shown for greyscale (C=1) or RGB (C=3) images; got C={arr.shape[1]}")
     return np.clip(np.nan_to_num(arr.astype(np.float32), nan=0.0), 0.0, 1.0)
 
 
-def _draw_block(subfig, rows_: pd.DataFrame, images: np.ndarray, names: Sequence[str],
-                noisy_col: bool, title: str, ncols: int) -> None:
+def _draw_block(
+    subfig, rows_: pd.DataFrame, images: np.ndarray, names: Sequence[str], noisy_col: bool, title: str, ncols: int
+) -> None:
     n = len(rows_)
     nrows = math.ceil(n / ncols)
     axes = subfig.subplots(nrows, ncols, squeeze=False)
@@ -232,8 +237,13 @@ def _draw_block(subfig, rows_: pd.DataFrame, images: np.ndarray, names: Sequence
         name = _class_name(names, int(row["label"]))
         if len(name) > 14:
             name = name[:13] + "…"
-        ax.set_title(f"{name}\n{float(row['score']):.3g}", fontsize=8, color=colour, pad=3,
-                     fontweight="bold" if is_noisy else "normal")
+        ax.set_title(
+            f"{name}\n{float(row['score']):.3g}",
+            fontsize=8,
+            color=colour,
+            pad=3,
+            fontweight="bold" if is_noisy else "normal",
+        )
         for spine in ax.spines.values():
             spine.set_visible(is_noisy)
             if is_noisy:
@@ -242,8 +252,9 @@ def _draw_block(subfig, rows_: pd.DataFrame, images: np.ndarray, names: Sequence
     subfig.suptitle(title, fontsize=11, fontweight="bold")
 
 
-def extreme_examples(table: pd.DataFrame, images, class_names: Sequence[str], path: str | os.PathLike,
-                     *, method: str, k: int = 16) -> Path:
+def extreme_examples(
+    table: pd.DataFrame, images, class_names: Sequence[str], path: str | os.PathLike, *, method: str, k: int = 16
+) -> Path:
     """The ``k`` easiest (lowest score) and ``k`` hardest (highest score) training images.
 
     ``images`` is an (N, C, H, W) float array already de-normalised to roughly [0, 1] (it is
@@ -276,10 +287,8 @@ def extreme_examples(table: pd.DataFrame, images, class_names: Sequence[str], pa
     with plt.rc_context(STYLE):
         fig = plt.figure(figsize=(ncols * 1.3 + 0.3, 2 * block_h + 0.8), layout="constrained")
         top, bottom = fig.subfigures(2, 1, hspace=0.04)
-        _draw_block(top, easiest, images, names, noisy_col,
-                    f"{k} easiest (lowest {method} score)", ncols)
-        _draw_block(bottom, hardest, images, names, noisy_col,
-                    f"{k} hardest (highest {method} score)", ncols)
+        _draw_block(top, easiest, images, names, noisy_col, f"{k} easiest (lowest {method} score)", ncols)
+        _draw_block(bottom, hardest, images, names, noisy_col, f"{k} hardest (highest {method} score)", ncols)
         title = f"{method}: easiest and hardest training examples (title: label, score)"
         if noisy_col:
             title += "\nred border = label corrupted on purpose"
@@ -330,15 +339,22 @@ def score_vs_input_norm(scores, norms, path: str | os.PathLike, *, method: str) 
         shown = np.sort(np.random.default_rng(0).choice(len(s), MAX_SCATTER_POINTS, replace=False))
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(6.0, 4.6), layout="constrained")
-        ax.scatter(x[shown], s[shown], s=6, alpha=0.35, color=CLEAN_COLOUR, linewidths=0,
-                   rasterized=True)
+        ax.scatter(x[shown], s[shown], s=6, alpha=0.35, color=CLEAN_COLOUR, linewidths=0, rasterized=True)
         ax.set_xlabel("input norm ‖x‖₂ (normalised input)")
         ax.set_ylabel(f"{method} score")
         rho_text = "undefined (constant input)" if math.isnan(rho) else f"{rho:.3f}"
         ax.set_title(f"{method} score vs input norm\nSpearman ρ = {rho_text}  (n = {len(s)})")
         if len(shown) < len(s):
-            ax.text(0.99, 0.01, f"showing {len(shown)} of {len(s)} points", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize=8, color="0.35")
+            ax.text(
+                0.99,
+                0.01,
+                f"showing {len(shown)} of {len(s)} points",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color="0.35",
+            )
         ax.grid(alpha=0.3, linewidth=0.5)
         save_figure(fig, path)
     return rho

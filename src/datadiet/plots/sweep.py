@@ -19,23 +19,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import patheffects
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
-from datadiet.errors import DataDietError  # noqa: E402
-from datadiet.plots.diagnostics import STYLE, save_figure  # noqa: E402
+from datadiet.errors import DataDietError
+from datadiet.plots.diagnostics import STYLE, save_figure
 
 FULL_METHOD = "full"
 
@@ -121,7 +121,9 @@ def _check_results(results, need: Sequence[str]) -> pd.DataFrame:
     df["fraction"] = np.round(frac, 6)  # so 0.3 from different float paths groups together
     acc = pd.to_numeric(df["test_accuracy"], errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(acc)):
-        raise DataDietError(f"results['test_accuracy'] must be finite, got {int((~np.isfinite(acc)).sum())} NaN value(s)")
+        raise DataDietError(
+            f"results['test_accuracy'] must be finite, got {int((~np.isfinite(acc)).sum())} NaN value(s)"
+        )
     return df
 
 
@@ -144,8 +146,40 @@ def _require_full(full: pd.DataFrame, what: str) -> None:
 
 def _stats(values: pd.Series) -> dict:
     v = values.to_numpy(dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "min": float(v.min()), "max": float(v.max()), "n": len(v)}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": len(v),
+    }
+
+
+def _check_titles(title, subtitle) -> None:
+    for name, value in (("title", title), ("subtitle", subtitle)):
+        if value is not None and not isinstance(value, str):
+            raise DataDietError(f"{name} must be a string, got {type(value).__name__}")
+
+
+def _titles(fig, ax, title: str, subtitle: str | None) -> None:
+    """``title`` above the plot; ``subtitle`` (e.g. the sweep's setup: budget and schedule) under it,
+    smaller and grey, wrapped to the figure's width (a long setup breaks before "budget:")."""
+    import textwrap
+
+    if subtitle:
+        chars = max(40, int(fig.get_figwidth() * 72 / (0.55 * 9.5)))  # ~characters per line at 9.5 pt
+        parts = []
+        for line in subtitle.splitlines():
+            if len(line) > chars and ", budget: " in line:  # the setup on two lines: schedule, then budget
+                head, _, tail = line.partition(", budget: ")
+                parts += [head, f"budget: {tail}"]
+            else:
+                parts.append(line)
+        wrapped = "\n".join(textwrap.fill(part, chars) for part in parts)
+        fig.suptitle(title, fontsize=STYLE["axes.titlesize"] + 1, fontweight="bold")
+        ax.set_title(wrapped, fontsize=9.5, color="0.25")
+    else:
+        ax.set_title(title)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,13 +187,19 @@ def _stats(values: pd.Series) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def accuracy_vs_fraction(results: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None) -> Path:
+def accuracy_vs_fraction(
+    results: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None, subtitle: str | None = None
+) -> Path:
     """Test accuracy (%) against the fraction of training data pruned (%), one line per method.
+
+    ``title`` replaces the default title; ``subtitle`` (a second, smaller line: say the budget and
+    the schedule, e.g. :func:`datadiet.sweep.report.describe_setup`) goes under it.
 
     Lines are means over seeds; the shaded band is min–max over seeds, or ±1 std when every point
     has at least 3 seeds (the legend says which). The dashed black line is the full-data accuracy
     with a light ±0.3-point band; every method's line starts at that full-data point.
     """
+    _check_titles(title, subtitle)
     df = _check_results(results, need=())
     full, pruned = _split(df)
     if len(pruned) == 0:
@@ -177,11 +217,17 @@ def accuracy_vs_fraction(results: pd.DataFrame, path: str | os.PathLike, *, titl
         handles = []
         if full_stats is not None:
             y0 = full_stats["mean"] * 100
-            ax.axhspan(y0 - FULL_BAND_POINTS, y0 + FULL_BAND_POINTS, color="black", alpha=0.08,
-                       linewidth=0, zorder=0)
+            ax.axhspan(y0 - FULL_BAND_POINTS, y0 + FULL_BAND_POINTS, color="black", alpha=0.08, linewidth=0, zorder=0)
             ax.axhline(y0, color="black", linestyle=(0, (5, 3)), linewidth=1.3, zorder=1)
-            handles.append(Line2D([], [], color="black", linestyle=(0, (5, 3)),
-                                  label=f"full data: {y0:.2f}% ({full_stats['n']} run{'s' if full_stats['n'] != 1 else ''})"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color="black",
+                    linestyle=(0, (5, 3)),
+                    label=f"full data: {y0:.2f}% ({full_stats['n']} run{'s' if full_stats['n'] != 1 else ''})",
+                )
+            )
             handles.append(Patch(color="black", alpha=0.08, label=f"full data ± {FULL_BAND_POINTS} pt"))
         for m in methods:
             fracs = sorted(f for (mm, f) in groups if mm == m)
@@ -197,14 +243,28 @@ def accuracy_vs_fraction(results: pd.DataFrame, path: str | os.PathLike, *, titl
                 lo = np.array([p["min"] for p in pts]) * 100
                 hi = np.array([p["max"] for p in pts]) * 100
             st = styles[m]
-            (line,) = ax.plot(x, mean, color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
-                              markersize=6, linewidth=2, label=m, zorder=3)
+            (line,) = ax.plot(
+                x,
+                mean,
+                color=st["color"],
+                linestyle=st["linestyle"],
+                marker=st["marker"],
+                markersize=6,
+                linewidth=2,
+                label=m,
+                zorder=3,
+            )
             ax.fill_between(x, lo, hi, color=st["color"], alpha=0.15, linewidth=0, zorder=2)
             handles.append(line)
         max_n = max(s["n"] for s in groups.values())
         n_text = f"{min_n}" if min_n == max_n else f"{min_n}–{max_n}"
-        handles.append(Patch(color="0.5", alpha=0.3, label=f"shaded: {band_text} ({n_text} seeds)"
-                             if max_n > 1 else "single seed: no band"))
+        handles.append(
+            Patch(
+                color="0.5",
+                alpha=0.3,
+                label=f"shaded: {band_text} ({n_text} seeds)" if max_n > 1 else "single seed: no band",
+            )
+        )
 
         all_fracs = sorted(set(df["fraction"]) | ({0.0} if full_stats is not None else set()))
         ax.set_xticks([f * 100 for f in all_fracs])
@@ -214,10 +274,9 @@ def accuracy_vs_fraction(results: pd.DataFrame, path: str | os.PathLike, *, titl
         ax.set_xlim(min(all_fracs) * 100 - 0.04 * span, max(all_fracs) * 100 + 0.04 * span)
         ax.set_xlabel("fraction of training data pruned (%)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(title or "Test accuracy vs fraction of training data pruned")
+        _titles(fig, ax, title or "Test accuracy vs fraction of training data pruned", subtitle)
         ax.grid(alpha=0.3, linewidth=0.5)
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  borderaxespad=0.0)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0.0)
         return save_figure(fig, path)
 
 
@@ -233,14 +292,23 @@ def _class_columns(df: pd.DataFrame) -> list[str]:
     return sorted(cols, key=lambda c: int(_CLASS_COLUMN.match(c).group(1)))
 
 
-def per_class_change(results: pd.DataFrame, class_names: Sequence[str], path: str | os.PathLike, *,
-                     fraction: float) -> Path:
+def per_class_change(
+    results: pd.DataFrame,
+    class_names: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    fraction: float,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> Path:
     """Grouped bars: per-class accuracy at ``fraction`` pruned minus full-data class accuracy (points).
 
     One group per class, one bar per method (mean over seeds; whiskers = min–max over seeds when
     there are several). Raises :class:`DataDietError` listing the available fractions if
-    ``fraction`` was not run, or if there are no full-data rows.
+    ``fraction`` was not run, or if there are no full-data rows. ``title`` replaces the default
+    title; ``subtitle`` goes under it (say the budget and the schedule).
     """
+    _check_titles(title, subtitle)
     df = _check_results(results, need=())
     cols = _class_columns(df)
     ks = [int(_CLASS_COLUMN.match(c).group(1)) for c in cols]
@@ -248,7 +316,9 @@ def per_class_change(results: pd.DataFrame, class_names: Sequence[str], path: st
         raise DataDietError(f"class_names must be a sequence of names, got {class_names!r}")
     names = [str(c) for c in class_names]
     if max(ks) >= len(names):
-        raise DataDietError(f"class_names has {len(names)} names but results has columns up to class_{max(ks)}_accuracy")
+        raise DataDietError(
+            f"class_names has {len(names)} names but results has columns up to class_{max(ks)}_accuracy"
+        )
     full, pruned = _split(df)
     available = sorted(pruned["fraction"].unique())
     try:
@@ -285,11 +355,18 @@ def per_class_change(results: pd.DataFrame, class_names: Sequence[str], path: st
             offset = pos + (j - (m - 1) / 2) * width
             err = None
             if len(rows) > 1:
-                err = np.vstack([mean - np.nanmin(delta, axis=0), np.nanmax(delta, axis=0) - mean])
+                # clipped: with equal values the mean can sit an ulp outside min–max
+                err = np.clip(np.vstack([mean - np.nanmin(delta, axis=0), np.nanmax(delta, axis=0) - mean]), 0, None)
             st = styles[meth]
             label = f"{meth} (overall {overall:+.2f} pt, {len(rows)} seed{'s' if len(rows) != 1 else ''})"
-            kw = dict(color=st["color"], alpha=0.9, label=label, edgecolor="white", linewidth=0.5,
-                      error_kw={"elinewidth": 0.8, "ecolor": "0.2", "capsize": 0})
+            kw = dict(
+                color=st["color"],
+                alpha=0.9,
+                label=label,
+                edgecolor="white",
+                linewidth=0.5,
+                error_kw={"elinewidth": 0.8, "ecolor": "0.2", "capsize": 0},
+            )
             if st["linestyle"] == "--":  # random: hatched so it reads without colour too
                 kw["hatch"] = "//"
             if horizontal:
@@ -306,17 +383,23 @@ def per_class_change(results: pd.DataFrame, class_names: Sequence[str], path: st
         else:
             ax.axhline(0, color="black", linewidth=1)
             long_names = max(len(names[i]) for i in ks) > 6 and k > 6
-            ax.set_xticks(pos, [names[i] for i in ks], rotation=35 if long_names else 0,
-                          ha="right" if long_names else "center")
+            ax.set_xticks(
+                pos, [names[i] for i in ks], rotation=35 if long_names else 0, ha="right" if long_names else "center"
+            )
             ax.set_ylabel("Δ class accuracy vs full data\n(percentage points)")
             ax.set_xlabel("class")
             ax.grid(axis="y", alpha=0.3, linewidth=0.5)
             ax.set_xlim(-0.6, k - 0.4)
-        ax.set_title(f"Per-class accuracy change with {_pct(f)} of training data pruned\n"
-                     f"(relative to full data, {full_acc * 100:.2f}% overall; bars = mean over seeds"
-                     f"{', whiskers = min–max' if len(at) > m else ''})")
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False,
-                   ncols=min(m, 3))
+        what = (
+            f"relative to full data, {full_acc * 100:.2f}% overall ({len(full)} run{'s' if len(full) != 1 else ''}); "
+            f"bars = mean over seeds{', whiskers = min–max' if len(at) > m else ''}"
+        )
+        default = f"Per-class accuracy change with {_pct(f)} of training data pruned"
+        if subtitle:
+            _titles(fig, ax, title or default, f"{subtitle}\n{what}")
+        else:
+            ax.set_title(f"{title or default}\n({what})")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False, ncols=min(m, 3))
         return save_figure(fig, path)
 
 
@@ -325,14 +408,18 @@ def per_class_change(results: pd.DataFrame, class_names: Sequence[str], path: st
 # --------------------------------------------------------------------------------------------------
 
 
-def compute_dividend(results: pd.DataFrame, path: str | os.PathLike) -> Path:
+def compute_dividend(
+    results: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None, subtitle: str | None = None
+) -> Path:
     """Test accuracy (%) against total compute relative to full-data training.
 
     x = (scoring_examples + train_examples), mean over seeds, divided by the full-data run's
     ``train_examples`` (so the full-data run sits at 1.0, drawn as a star). One line per method
     through its fractions, each point labelled with the fraction pruned; points left of the dotted
-    line at 1.0 cost less than training on everything.
+    line at 1.0 cost less than training on everything. ``title`` replaces the default title;
+    ``subtitle`` goes under it (say the budget and the schedule).
     """
+    _check_titles(title, subtitle)
     df = _check_results(results, need=("scoring_examples", "train_examples"))
     full, pruned = _split(df)
     _require_full(full, "compute_dividend")
@@ -348,26 +435,50 @@ def compute_dividend(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     if train.isna().any():
         raise DataDietError(f"results['train_examples'] must be numbers, got {int(train.isna().sum())} missing")
     pruned["compute"] = (scoring + train) / full_train
-    agg = pruned.groupby(["method", "fraction"]).agg(compute=("compute", "mean"),
-                                                    acc=("test_accuracy", "mean")).reset_index()
+    agg = (
+        pruned.groupby(["method", "fraction"])
+        .agg(compute=("compute", "mean"), acc=("test_accuracy", "mean"))
+        .reset_index()
+    )
     methods = method_order(agg["method"].unique())
     styles = method_styles(methods)
 
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(10.5, 5.6), layout="constrained")
         ax.axvline(1.0, color="black", linestyle=":", linewidth=1.3, zorder=1)
-        handles = [Line2D([], [], color="black", marker="*", markersize=14, linestyle="none",
-                          label=f"full data: {full_acc:.2f}%")]
+        handles = [
+            Line2D(
+                [],
+                [],
+                color="black",
+                marker="*",
+                markersize=14,
+                linestyle="none",
+                label=f"full data: {full_acc:.2f}% ({len(full)} run{'s' if len(full) != 1 else ''})",
+            )
+        ]
         points = []  # (x, y, text, colour) to label once the layout is fixed
         for m in methods:
             g = agg[agg["method"] == m].sort_values("fraction")
             x, y = g["compute"].to_numpy(), g["acc"].to_numpy() * 100
             st = styles[m]
-            ax.plot(x, y, color=st["color"], linestyle=st["linestyle"], linewidth=1.8,
-                    marker=st["marker"], markersize=7, markeredgecolor="white", markeredgewidth=0.6,
-                    zorder=3)
-            handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
-                                  marker=st["marker"], linewidth=1.8, label=m))
+            ax.plot(
+                x,
+                y,
+                color=st["color"],
+                linestyle=st["linestyle"],
+                linewidth=1.8,
+                marker=st["marker"],
+                markersize=7,
+                markeredgecolor="white",
+                markeredgewidth=0.6,
+                zorder=3,
+            )
+            handles.append(
+                Line2D(
+                    [], [], color=st["color"], linestyle=st["linestyle"], marker=st["marker"], linewidth=1.8, label=m
+                )
+            )
             points += [(xi, yi, _pct(fr), st["color"]) for xi, yi, fr in zip(x, y, g["fraction"])]
         ax.scatter([1.0], [full_acc], marker="*", s=280, color="black", zorder=5)
         handles.append(Line2D([], [], color="black", linestyle=":", label="full-data training cost (1×)"))
@@ -376,18 +487,36 @@ def compute_dividend(results: pd.DataFrame, path: str | os.PathLike) -> Path:
         ax.margins(x=0.1, y=0.12)
         ax.set_xlabel("total compute: examples processed (scoring + training), relative to full-data training")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title("Compute dividend")
+        _titles(fig, ax, title or "Compute dividend: accuracy against total compute", subtitle)
         ax.grid(alpha=0.3, linewidth=0.5)
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  borderaxespad=0.0, alignment="left",
-                  title="point labels: % of data pruned\nleft of the dotted line:\ncheaper than full training",
-                  title_fontproperties={"size": 8.5})
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            borderaxespad=0.0,
+            alignment="left",
+            title="point labels: % of data pruned\nleft of the dotted line:\ncheaper than full training",
+            title_fontproperties={"size": 8.5},
+        )
         _label_points(fig, ax, points + [(1.0, full_acc, None, None)])
         return save_figure(fig, path)
 
 
-_LABEL_OFFSETS = [(6, 5), (6, -13), (-8, 5), (-8, -13), (0, 9), (0, -17), (12, -4), (-14, -4),
-                  (14, 12), (14, -20), (-18, 12), (-18, -20)]
+_LABEL_OFFSETS = [
+    (6, 5),
+    (6, -13),
+    (-8, 5),
+    (-8, -13),
+    (0, 9),
+    (0, -17),
+    (12, -4),
+    (-14, -4),
+    (14, 12),
+    (14, -20),
+    (-18, 12),
+    (-18, -20),
+]
 
 
 _HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
@@ -412,7 +541,7 @@ def _label_points(fig, ax, points) -> None:
     axes_box = ax.get_window_extent(renderer)
 
     def free(b) -> bool:
-        inside = (b.x0 >= axes_box.x0 and b.x1 <= axes_box.x1 and b.y0 >= axes_box.y0 and b.y1 <= axes_box.y1)
+        inside = b.x0 >= axes_box.x0 and b.x1 <= axes_box.x1 and b.y0 >= axes_box.y0 and b.y1 <= axes_box.y1
         return inside and all(b.x1 < t[0] or b.x0 > t[2] or b.y1 < t[1] or b.y0 > t[3] for t in taken)
 
     for x, y, text, colour in points:
@@ -422,17 +551,36 @@ def _label_points(fig, ax, points) -> None:
         for dx, dy in _LABEL_OFFSETS:
             if ann is not None:
                 ann.remove()
-            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
-                              ha="left" if dx > 0 else ("right" if dx < 0 else "center"),
-                              fontsize=8, color=colour, fontweight="bold", zorder=6, path_effects=_HALO)
+            ann = ax.annotate(
+                text,
+                (x, y),
+                textcoords="offset points",
+                xytext=(dx, dy),
+                ha="left" if dx > 0 else ("right" if dx < 0 else "center"),
+                fontsize=8,
+                color=colour,
+                fontweight="bold",
+                zorder=6,
+                path_effects=_HALO,
+            )
             box = ann.get_window_extent(renderer)
             if free(box):
                 break
         else:
             ann.remove()
             dx, dy = _LABEL_OFFSETS[0]
-            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha="left",
-                              fontsize=8, color=colour, fontweight="bold", zorder=6, path_effects=_HALO)
+            ann = ax.annotate(
+                text,
+                (x, y),
+                textcoords="offset points",
+                xytext=(dx, dy),
+                ha="left",
+                fontsize=8,
+                color=colour,
+                fontweight="bold",
+                zorder=6,
+                path_effects=_HALO,
+            )
             box = ann.get_window_extent(renderer)
         taken.append((box.x0 - 1, box.y0 - 1, box.x1 + 1, box.y1 + 1))
 
@@ -459,8 +607,7 @@ def accuracy_table(results: pd.DataFrame, *, with_std: bool = False) -> pd.DataF
     if not methods:
         methods = method_order(m for m in df["method"].unique() if m != FULL_METHOD) or [FULL_METHOD]
     fracs = sorted(float(f) for f in set(df["fraction"]))
-    mean = pd.DataFrame(np.nan, index=pd.Index(methods, name="method"),
-                        columns=pd.Index(fracs, name="fraction_pruned"))
+    mean = pd.DataFrame(np.nan, index=pd.Index(methods, name="method"), columns=pd.Index(fracs, name="fraction_pruned"))
     std = mean.copy()
     if len(full):
         s = _stats(full["test_accuracy"])

@@ -1,5 +1,6 @@
 """Run directories named by a hash of the config that affects results (open_lth style)."""
 
+from datadiet.runs.environment import runtime_info
 from datadiet.runs.rundir import (
     RunDir,
     atomic_save_npy,
@@ -21,5 +22,6 @@ __all__ = [
     "atomic_torch_save",
     "config_hash",
     "read_json",
+    "runtime_info",
     "to_jsonable",
 ]

@@ -45,19 +45,51 @@ def config_hash(config: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import, before any thread could race on it
+
+
+def _os_reason(e: OSError) -> str:
+    return e.strerror or " ".join(str(e).split()) or type(e).__name__
+
+
+def cannot_write(path: str | os.PathLike, e: OSError) -> DataDietError:
+    """The one-line error for a file or folder that cannot be written (read-only, under a file, disk full)."""
+    return DataDietError(f"cannot write to {path}: {_os_reason(e)}")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to a temporary file next to ``path``, fsync, then rename it into place.
+
+    An OSError (folder not creatable, read-only, a regular file in the way, disk full) becomes a
+    one-line :class:`DataDietError` ``cannot write to PATH: REASON``; the temporary file is removed
+    and ``path`` keeps its old content (or stays absent).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise cannot_write(path, e) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600: give the file the mode open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise cannot_write(path, e) from None
         raise
     return path
 
@@ -95,6 +127,8 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataDietError(f"file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataDietError(f"corrupt JSON file {path}: {e}") from None
+    except OSError as e:
+        raise DataDietError(f"cannot read {path}: {_os_reason(e)}") from None
 
 
 class RunDir:
@@ -107,7 +141,14 @@ class RunDir:
         self.kind = kind
 
     def create(self) -> "RunDir":
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Make the folder and write ``config.json`` (or check the one there matches).
+
+        A folder that cannot be made or written raises ``DataDietError("cannot write to PATH: REASON")``.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise cannot_write(self.path, e) from None
         cfg = self.path / "config.json"
         if cfg.exists():
             stored = read_json(cfg)

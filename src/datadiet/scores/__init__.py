@@ -3,20 +3,58 @@
 Functional core (arrays in, arrays out; the model is scored in eval mode and its mode, parameters
 and gradients are left as they were):
 
-* :func:`el2n`, :func:`grand`, :func:`loss`, :func:`margin` (negated, so higher = harder),
+* :func:`el2n`, :func:`grand`, :func:`loss`, :func:`margin` (probabilities, as in the data-diet
+  code) and :func:`logit_margin` (both negated, so higher = harder),
   :func:`input_norm`, :func:`random_scores`;
 * :class:`ForgettingHook` and :class:`AUMHook` count over training through the trainer's batch hooks.
 """
 
-from datadiet.scores.basic import el2n, el2n_from_logits, input_norm, loss, margin, margin_from_logits, random_scores
+from datadiet.scores.basic import (
+    el2n,
+    el2n_from_logits,
+    input_norm,
+    logit_margin,
+    loss,
+    margin,
+    margin_from_logits,
+    random_scores,
+)
 from datadiet.scores.dynamics import AUMHook, ForgettingHook
 from datadiet.scores.grand import grand, grand_loop
 
 __all__ = [
-    "AUMHook", "ForgettingHook", "el2n", "el2n_from_logits", "grand", "grand_loop", "input_norm", "loss", "margin",
-    "margin_from_logits", "random_scores",
+    "AUMHook",
+    "ForgettingHook",
+    "el2n",
+    "el2n_from_logits",
+    "grand",
+    "grand_loop",
+    "input_norm",
+    "logit_margin",
+    "loss",
+    "margin",
+    "margin_from_logits",
+    "random_scores",
 ]
 
-from datadiet.scores.run import METHODS, ScoreConfig, ScoreResult, read_score_table, score_dataset, seed_agreement  # noqa: E402
+from datadiet.scores.run import (
+    METHODS,
+    ScoreConfig,
+    ScoreResult,
+    parse_method,
+    read_score_table,
+    score_dataset,
+    scored_at,
+    seed_agreement,
+)
 
-__all__ += ["METHODS", "ScoreConfig", "ScoreResult", "read_score_table", "score_dataset", "seed_agreement"]
+__all__ += [
+    "METHODS",
+    "ScoreConfig",
+    "ScoreResult",
+    "parse_method",
+    "read_score_table",
+    "score_dataset",
+    "scored_at",
+    "seed_agreement",
+]

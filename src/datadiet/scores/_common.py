@@ -38,10 +38,27 @@ def scoring_mode(model: nn.Module):
     try:
         yield
     finally:
-        for p, (g, rg) in zip(params, saved):
+        for p, (g, rg) in zip(params, saved, strict=True):
             p.grad = g
             p.requires_grad_(rg)
         model.train(was_training)
+
+
+def model_failed(x: torch.Tensor, err: BaseException) -> DataDietError:
+    """The one-line error for a model whose forward raised on ``x`` (raise it ``from err``)."""
+    msg = str(err).strip().splitlines()
+    why = f"{type(err).__name__}: {msg[0]}" if msg else type(err).__name__
+    return DataDietError(f"model failed on inputs of shape {tuple(x.shape)} dtype {x.dtype}: {why}")
+
+
+def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, with any failure of the model turned into a :class:`DataDietError`."""
+    try:
+        return model(x)
+    except DataDietError:
+        raise
+    except Exception as e:  # whatever the user's model raises
+        raise model_failed(x, e) from e
 
 
 def batches(n: int, batch_size: int):

@@ -1,4 +1,4 @@
-"""Scores computed from a forward pass: EL2N, loss, margin; and the input-norm and random baselines.
+"""Scores computed from a forward pass: EL2N, loss, margin (probabilities), logit margin; and the input-norm and random baselines.
 
 Every score here follows the package convention: higher = harder = kept first.
 """
@@ -10,14 +10,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datadiet.scores._common import batches, check_logits, prepare, scoring_mode, to_numpy
+from datadiet.scores._common import batches, check_logits, forward, prepare, scoring_mode, to_numpy
 from datadiet.validation import as_inputs_targets, check_positive_int
 
 
 @torch.no_grad()
 def _logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
     with scoring_mode(model):
-        out = torch.cat([model(x[s]) for s in batches(x.shape[0], batch_size)]) if x.shape[0] else torch.empty(0, 0)
+        out = (
+            torch.cat([forward(model, x[s]) for s in batches(x.shape[0], batch_size)])
+            if x.shape[0]
+            else torch.empty(0, 0)
+        )
     if x.shape[0]:
         check_logits(out, y)
     return out.float()
@@ -31,7 +35,10 @@ def el2n_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
 
 def margin_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """True-class logit minus the largest other logit (positive = correct and confident)."""
+    """True-class value minus the largest other value per row (positive = correct and confident).
+
+    Works on logits (the logit margin, AUM) and on probabilities (the data-diet code's margin) alike.
+    """
     true = logits.gather(1, targets[:, None]).squeeze(1)
     others = logits.scatter(1, targets[:, None], float("-inf"))
     return true - others.max(1).values
@@ -51,10 +58,20 @@ def loss(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.nda
 
 
 def margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
-    """Negative margin: largest other logit minus the true-class logit (higher = harder). Shape (N,).
+    """Probability margin as in the data-diet code: max over wrong classes of p_wrong − p_true. Shape (N,).
 
-    The margin itself (true-class logit minus the largest other) is positive for confidently correct
-    examples; it is negated so that this score, like every other, ranks hard examples highest.
+    In [-1, 1]; negative for a correctly classified example, so higher = harder like every score.
+    For the same quantity in logits see :func:`logit_margin`.
+    """
+    x, y, batch_size = prepare(model, inputs, targets, batch_size)
+    p = torch.softmax(_logits(model, x, y, batch_size).double(), dim=1)
+    return to_numpy(-margin_from_logits(p, y))
+
+
+def logit_margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
+    """Logit margin: largest wrong-class logit minus the true-class logit (higher = harder). Shape (N,).
+
+    Unbounded, and the negation of the per-presentation margin that AUM averages over training.
     """
     x, y, batch_size = prepare(model, inputs, targets, batch_size)
     return to_numpy(-margin_from_logits(_logits(model, x, y, batch_size).double(), y))

@@ -43,8 +43,12 @@ class ForgettingHook:
         return s.numpy()
 
     def state_dict(self) -> dict:
-        return {"prev": self.prev.clone(), "forgotten": self.forgotten.clone(), "learned": self.learned.clone(),
-                "presented": self.presented.clone()}
+        return {
+            "prev": self.prev.clone(),
+            "forgotten": self.forgotten.clone(),
+            "learned": self.learned.clone(),
+            "presented": self.presented.clone(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():

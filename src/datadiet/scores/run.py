@@ -13,53 +13,105 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
 from datadiet.data.dataset import Dataset
+from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 from datadiet.models import build_model
-from datadiet.runs import RunDir, atomic_save_npy, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json
-from datadiet.scores.basic import el2n, input_norm, loss, margin, random_scores
+from datadiet.runs import (
+    RunDir,
+    atomic_save_npy,
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_parquet,
+    read_json,
+    runtime_info,
+)
+from datadiet.scores.basic import el2n, input_norm, logit_margin, loss, margin, random_scores
 from datadiet.scores.dynamics import AUMHook, ForgettingHook
 from datadiet.scores.grand import grand
+from datadiet.selection import noisy_recall
 from datadiet.training import TrainConfig, train
 from datadiet.training.managed import dataset_key
 from datadiet.validation import check_choice, check_positive_int, seeds_from
 
-METHODS = ("el2n", "grand", "forgetting", "aum", "loss", "margin", "input-norm", "random")
-MODEL_METHODS = {"el2n": el2n, "grand": grand, "loss": loss, "margin": margin}
-DYNAMIC_METHODS = ("forgetting", "aum")
+MODEL_METHODS = {"el2n": el2n, "grand": grand, "loss": loss, "margin": margin, "logit-margin": logit_margin}
+DYNAMIC_METHODS = ("forgetting", "aum")  # statistics of a training run, counted by batch hooks
+BASELINES = ("input-norm", "random")  # need no training
+METHODS = (*MODEL_METHODS, *DYNAMIC_METHODS, *BASELINES)
 SCORE_SEED_OFFSET = 10_000  # scoring runs use seeds 10000+s, apart from the evaluation runs' seeds
+# Cache file tags of methods whose definition changed (a cached file under the old name is never read).
+_CACHE_TAG = {"margin": "margin-prob"}
 
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 
 
+def parse_method(spec: str, *, score_epoch: int = DEFAULT_SCORE_EPOCH) -> tuple[str, int | None]:
+    """``METHOD`` or ``METHOD@T`` -> (method, epoch). Without ``@T`` a model-based method scores at
+    ``score_epoch`` and a dynamic one (forgetting, AUM) gets None: counted over the whole schedule."""
+    name, sep, epoch = str(spec).partition("@")
+    check_choice("method", name, METHODS)
+    if not sep:
+        return name, (None if name in DYNAMIC_METHODS else score_epoch)
+    try:
+        return name, int(epoch)
+    except ValueError:
+        raise DataDietError(f"method {spec!r}: the epoch after @ must be an integer, got {epoch!r}") from None
+
+
+def scored_at(method: str, epoch: int, schedule_epochs: int) -> str:
+    """Plain words for when a method's scores were taken, for tables and titles."""
+    if method in BASELINES:
+        return "no training"
+    if method in DYNAMIC_METHODS:
+        if epoch >= schedule_epochs:
+            return f"counted over all {schedule_epochs} epochs"
+        return f"counted over epochs 0-{epoch} of {schedule_epochs}"
+    return "at initialisation" if epoch == 0 else f"epoch {epoch} of {schedule_epochs}"
+
+
 @dataclass(frozen=True)
 class ScoreConfig:
-    """What a scoring run computes: ``method`` at epoch ``epoch`` of ``train``'s schedule, for each seed."""
+    """What a scoring run computes: ``method`` at epoch ``epoch`` of ``train``'s schedule, for each seed.
+
+    ``epoch=None`` means the method's default: :data:`DEFAULT_SCORE_EPOCH` for model-based scores,
+    the whole schedule (``train.epochs``) for forgetting and AUM, whose counts are statistics of a
+    training run (Toneva et al. count over all of training), and 0 for the baselines.
+    """
 
     method: str
-    epoch: int = 5
+    epoch: int | None = None
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
         check_choice("method", self.method, METHODS)
+        if self.epoch is None:
+            default = {**dict.fromkeys(DYNAMIC_METHODS, self.train.epochs), **dict.fromkeys(BASELINES, 0)}
+            object.__setattr__(self, "epoch", default.get(self.method, DEFAULT_SCORE_EPOCH))
         check_positive_int("epoch", self.epoch, allow_zero=True)
         object.__setattr__(self, "seeds", tuple(seeds_from("seeds", self.seeds)))
         if self.method in DYNAMIC_METHODS and self.epoch == 0:
             raise DataDietError(f"method {self.method!r} counts over training: epoch must be >= 1, got 0")
         if self.epoch > self.train.epochs:
-            raise DataDietError(f"epoch must be <= the training schedule's epochs ({self.train.epochs}), got {self.epoch}")
+            raise DataDietError(
+                f"epoch must be <= the training schedule's epochs ({self.train.epochs}), got {self.epoch}"
+            )
 
     def seed_config(self, seed: int) -> TrainConfig:
         return self.train.with_seed(SCORE_SEED_OFFSET + seed)
+
+    @property
+    def scored_at(self) -> str:
+        return scored_at(self.method, self.epoch, self.train.epochs)
 
 
 @dataclass
@@ -67,27 +119,44 @@ class ScoreResult:
     config: ScoreConfig
     table: pd.DataFrame
     per_seed: np.ndarray  # (N, K)
-    seed_agreement: list[float]
+    seed_agreement: dict
     cost: dict
     path: Path | None = None
+    summary: dict = field(default_factory=dict)  # what summary.json beside the table holds
 
     @property
     def scores(self) -> np.ndarray:
         return self.table["score"].to_numpy()
 
 
-def seed_agreement(per_seed: np.ndarray) -> list[float]:
-    """Spearman correlation of each seed's scores with the mean over seeds (how many seeds suffice)."""
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rho; for a constant column: 1 if the columns are equal, else 0 (no shared ranking)."""
     from scipy.stats import spearmanr
 
-    mean = per_seed.mean(axis=1)
-    out = []
-    for k in range(per_seed.shape[1]):
-        if np.ptp(per_seed[:, k]) == 0 or np.ptp(mean) == 0:
-            out.append(1.0 if np.array_equal(per_seed[:, k], mean) else 0.0)
-        else:
-            out.append(float(spearmanr(per_seed[:, k], mean).statistic))
-    return out
+    if np.array_equal(a, b):
+        return 1.0
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a, b).statistic)
+
+
+def seed_agreement(per_seed: np.ndarray) -> dict:
+    """How well independent seeds agree on the ranking (how many seeds suffice).
+
+    * ``pairwise``: the mean Spearman rho over all pairs of seeds: about 0 for independent random
+      scores, 1 for identical seeds;
+    * ``leave_one_out``: per seed, rho between that seed and the mean of the *other* seeds (a seed
+      is never compared with an average that contains itself).
+
+    Both are NaN with a single seed (nothing to agree with).
+    """
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    k = per_seed.shape[1]
+    if k < 2:
+        return {"pairwise": float("nan"), "leave_one_out": [float("nan")] * k}
+    pairs = [_spearman(per_seed[:, i], per_seed[:, j]) for i in range(k) for j in range(i + 1, k)]
+    loo = [_spearman(per_seed[:, i], np.delete(per_seed, i, axis=1).mean(axis=1)) for i in range(k)]
+    return {"pairwise": float(np.mean(pairs)), "leave_one_out": loo}
 
 
 def _load_npy(path: Path, n: int) -> np.ndarray | None:
@@ -107,28 +176,42 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
     rd = RunDir(out, "ckpt", {"dataset": dataset_key(dataset), "train": tcfg, "epoch": config.epoch}).create()
     cost_path = rd.file("cost.json")
     cost = read_json(cost_path) if cost_path.exists() else {}
-    def seed_cost(cost: dict) -> dict:
-        return {"train_examples": cost["train_examples"], "train_seconds": cost["train_seconds"], **cost["methods"][config.method]}
+    tag = _CACHE_TAG.get(config.method, config.method)
 
-    cached = _load_npy(rd.file(f"scores_{config.method}.npy"), n)
-    if cached is not None and config.method in cost.get("methods", {}):
+    def seed_cost(cost: dict) -> dict:
+        return {
+            "train_examples": cost["train_examples"],
+            "train_seconds": cost["train_seconds"],
+            **cost["methods"][tag],
+        }
+
+    cached = _load_npy(rd.file(f"scores_{tag}.npy"), n)
+    if cached is not None and tag in cost.get("methods", {}):
         return cached, seed_cost(cost)
     model_path = rd.file("model.pt")
     if not model_path.exists() or not rd.file("dynamics.npz").exists():
         hooks = [ForgettingHook(n), AUMHook(n)]
         steps = config.epoch * tcfg.steps_per_epoch(n)
         if steps == 0:
-            model = build_model(tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed)
+            model = build_model(
+                tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed
+            )
             res_steps, res_examples, res_seconds = 0, 0, 0.0
         else:
-            res = train(dataset, tcfg, hooks=hooks, run_dir=rd.path, stop_after=steps,
-                        progress=progress)
+            # stop_at is absolute: a run resumed after a kill stops at epoch t, not t past the resume
+            res = train(dataset, tcfg, hooks=hooks, run_dir=rd.path, stop_at=steps, progress=progress)
             model, res_steps, res_examples, res_seconds = res.model, res.steps, res.examples_seen, res.seconds
         buf = io.BytesIO()
         np.savez(buf, forgetting=hooks[0].scores(), aum=hooks[1].scores())
         atomic_write_bytes(rd.file("dynamics.npz"), buf.getvalue())
         atomic_torch_save(model_path, model.state_dict())
-        cost = {"train_steps": res_steps, "train_examples": res_examples, "train_seconds": res_seconds, "methods": {}}
+        cost = {
+            "train_steps": res_steps,
+            "train_examples": res_examples,
+            "train_seconds": res_seconds,
+            "methods": {},
+            "runtime": runtime_info(),
+        }
         atomic_write_json(cost_path, cost)
         rd.file("state.pt").unlink(missing_ok=True)
     t0 = time.perf_counter()
@@ -141,22 +224,25 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
         model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
         scores = MODEL_METHODS[config.method](model, dataset.x_train, dataset.y_train)
         score_examples = n
-    atomic_save_npy(rd.file(f"scores_{config.method}.npy"), scores)
+    atomic_save_npy(rd.file(f"scores_{tag}.npy"), scores)
     method_cost = {"score_examples": score_examples, "score_seconds": time.perf_counter() - t0}
     cost = read_json(cost_path)
-    cost["methods"][config.method] = method_cost
+    cost["methods"][tag] = method_cost
     atomic_write_json(cost_path, cost)
     return scores, seed_cost(cost)
 
 
 def score_table(dataset: Dataset, per_seed: np.ndarray, seeds) -> pd.DataFrame:
     """One row per training example: index, label, score (mean), score_std, seed_<s>[, noisy]."""
-    table = pd.DataFrame({
-        "index": dataset.index,
-        "label": dataset.y_train.numpy().astype(np.int64),
-        "score": per_seed.mean(axis=1),
-        "score_std": per_seed.std(axis=1),
-    })
+    table = pd.DataFrame(
+        {
+            "index": dataset.index,
+            "label": dataset.y_train.numpy().astype(np.int64),
+            "score": per_seed.mean(axis=1),
+            # spread between seeds: sample std (ddof=1), NaN with a single seed
+            "score_std": per_seed.std(axis=1, ddof=1) if per_seed.shape[1] > 1 else np.full(per_seed.shape[0], np.nan),
+        }
+    )
     for k, s in enumerate(seeds):
         table[f"seed_{s}"] = per_seed[:, k]
     if dataset.noisy is not None:
@@ -201,12 +287,23 @@ def score_dataset(
     agreement = seed_agreement(per_seed)
     path = rd.file("scores.parquet")
     atomic_write_parquet(path, table)
-    atomic_write_json(rd.file("summary.json"), {
-        "method": config.method, "epoch": config.epoch, "seeds": list(config.seeds),
-        "seed_agreement": agreement, "mean_seed_agreement": float(np.mean(agreement)), "cost": cost,
-        "dataset": dataset_key(dataset), "num_examples": n,
-    })
-    return ScoreResult(config=config, table=table, per_seed=per_seed, seed_agreement=agreement, cost=cost, path=path)
+    summary = {
+        "method": config.method,
+        "epoch": config.epoch,
+        "seeds": list(config.seeds),
+        "scored_at": config.scored_at,
+        "seed_agreement": agreement,
+        "cost": cost,
+        "dataset": dataset_key(dataset),
+        "num_examples": n,
+        "runtime": runtime_info(),
+    }
+    if dataset.noisy is not None:  # how many corrupted labels the top-scored 10% catches
+        summary["noisy_recall_top10"] = noisy_recall(table["score"].to_numpy(), dataset.noisy, top=0.1)
+    atomic_write_json(rd.file("summary.json"), summary)
+    return ScoreResult(
+        config=config, table=table, per_seed=per_seed, seed_agreement=agreement, cost=cost, path=path, summary=summary
+    )
 
 
 def read_score_table(path: str | Path, *, dataset: Dataset | None = None) -> pd.DataFrame:
@@ -223,9 +320,14 @@ def read_score_table(path: str | Path, *, dataset: Dataset | None = None) -> pd.
         raise DataDietError(f"score table {p} lacks column(s) {', '.join(missing)}")
     if not np.array_equal(table["index"].to_numpy(), np.arange(len(table))):
         raise DataDietError(f"score table {p} must have one row per example with index 0..N-1 in order")
+    labels = table["label"].to_numpy()
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
+        raise DataDietError(f"score table {p} must have integer class labels >= 0 in column 'label'")
     if dataset is not None:
         if len(table) != dataset.num_train:
-            raise DataDietError(f"score table {p} has {len(table)} rows but {dataset.name} has {dataset.num_train} training examples")
+            raise DataDietError(
+                f"score table {p} has {len(table)} rows but {dataset.name} has {dataset.num_train} training examples"
+            )
         if not np.array_equal(table["label"].to_numpy(), dataset.y_train.numpy()):
             raise DataDietError(f"score table {p} labels do not match {dataset.name}'s training labels")
     return table

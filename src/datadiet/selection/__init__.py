@@ -5,8 +5,9 @@ from datadiet.selection.select import (
     ccs_allocate,
     ccs_strata,
     kept_per_class,
+    noisy_recall,
     select,
     storage_report,
 )
 
-__all__ = ["STRATEGIES", "ccs_allocate", "ccs_strata", "kept_per_class", "select", "storage_report"]
+__all__ = ["STRATEGIES", "ccs_allocate", "ccs_strata", "kept_per_class", "noisy_recall", "select", "storage_report"]

@@ -12,10 +12,11 @@ Policies, stated once
 * **Rounding**: ``keep`` (and ``offset``) given as a float in [0, 1] is a fraction of N and becomes
   ``floor(f * N + 0.5)`` examples (round half up, in float64). An int is a count in [0, N].
   ``1.0`` means all N, ``1`` means one example; bools are refused.
-* **Ties** are broken by index, stably: ranking uses ``np.argsort(kind="stable")`` on ``-scores``
-  (``hardest``, ``window`` and the ``ccs`` cutoff) or on ``scores`` (``easiest``). So among equal
-  scores the *lower index* counts as harder for ``hardest``/``window``/``ccs`` cutoff, and the
-  *lower index* is also kept first for ``easiest``.
+* **Ties** are broken in a seeded random order, never by index: ranking sorts a random permutation
+  of the examples (drawn from ``seed``) stably by score, so among equal scores which example counts
+  as harder is random but reproducible for the same ``seed`` (``hardest``, ``easiest``, ``window``
+  and the ``ccs`` cutoff). Breaking ties by index would bias every strategy toward the start of the
+  file, badly so for a class-sorted file.
 * **Balanced** (``balanced=True``, needs ``labels``): the total kept is the same count as
   unbalanced; it is split over classes in proportion to class size by largest-remainder rounding
   (exact integer arithmetic; equal remainders go to the lower label), so per-class counts sum to the
@@ -29,7 +30,7 @@ Policies, stated once
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ def select(
             count (int); ``offset + kept <= N``.
         labels: (N,) integer class labels; required with ``balanced=True``.
         balanced: apply the strategy within each class so every class keeps the same fraction.
-        seed: seed for ``random`` and ``ccs``.
+        seed: seed for ``random`` and ``ccs``, and for the random order that breaks ties.
         bins: number of ``ccs`` strata.
         hard_cutoff: ``ccs`` only: fraction in [0, 1] of hardest examples dropped first.
 
@@ -139,7 +140,11 @@ def select(
         n_c, k_c = int(sizes[c]), int(counts[c])
         off_c = cut_c = 0
         if strategy == "window":
-            off_c = _round_ratio(off, n_c, n) if isinstance(offset, (int, np.integer)) else _round_fraction(float(offset), n_c)
+            off_c = (
+                _round_ratio(off, n_c, n)
+                if isinstance(offset, (int, np.integer))
+                else _round_fraction(float(offset), n_c)
+            )
             off_c = min(off_c, n_c - k_c)
         elif strategy == "ccs":
             cut_c = min(_round_fraction(cutoff, n_c), n_c - k_c)
@@ -173,19 +178,25 @@ def _select_one(s: np.ndarray, k: int, strategy: str, off: int, n_cut: int, bins
     """Positions into s (unsorted) for one group."""
     if k == 0:
         return _EMPTY
-    if strategy == "hardest":
-        return np.argsort(-s, kind="stable")[:k]
-    if strategy == "easiest":
-        return np.argsort(s, kind="stable")[:k]
-    if strategy == "window":
-        return np.argsort(-s, kind="stable")[off:off + k]
     if strategy == "random":
         return rng.permutation(s.size)[:k]
+    if strategy == "hardest":
+        return _ranked(s, rng, hardest_first=True)[:k]
+    if strategy == "easiest":
+        return _ranked(s, rng, hardest_first=False)[:k]
+    if strategy == "window":
+        return _ranked(s, rng, hardest_first=True)[off : off + k]
     return _ccs(s, k, n_cut, bins, rng)
 
 
+def _ranked(s: np.ndarray, rng, *, hardest_first: bool) -> np.ndarray:
+    """Positions sorted by score, ties in a random order drawn from ``rng`` (never by index)."""
+    perm = rng.permutation(s.size)
+    return perm[np.argsort(-s[perm] if hardest_first else s[perm], kind="stable")]
+
+
 def _ccs(s: np.ndarray, k: int, n_cut: int, bins: int, rng) -> np.ndarray:
-    pool = np.sort(np.argsort(-s, kind="stable")[n_cut:])
+    pool = np.sort(_ranked(s, rng, hardest_first=True)[n_cut:]) if n_cut else np.arange(s.size)
     strata = ccs_strata(s[pool], bins=bins)
     budgets = ccs_allocate(k, np.bincount(strata, minlength=bins))
     chosen = [rng.permutation(pool[strata == b])[: budgets[b]] for b in np.flatnonzero(budgets)]
@@ -280,3 +291,14 @@ def storage_report(indices, n_total: int, bytes_per_example) -> dict:
         "bytes_kept": kept * bpe,
         "bytes_saved": pruned * bpe,
     }
+
+
+def noisy_recall(scores, noisy, *, top: float = 0.1, seed: int = 0) -> float:
+    """Fraction of the corrupted examples (``noisy``, a boolean mask) among the ``top`` fraction of
+    highest scores, selected (ties included) exactly as ``strategy="hardest"`` keeps them."""
+    s = check_finite_1d("scores", scores)
+    mask = np.asarray(noisy)
+    if mask.dtype != bool or mask.shape != s.shape:
+        raise DataDietError(f"noisy must be a boolean mask of shape {s.shape}, got {mask.dtype} of shape {mask.shape}")
+    kept = select(s, keep=top, strategy="hardest", seed=seed)
+    return float(mask[kept].sum() / max(1, mask.sum()))

@@ -1,138 +1,448 @@
-"""``report.md`` for a sweep directory: the accuracy table, the figures, and plain checks."""
+"""``report.md`` for a sweep directory: the accuracy table, the figures, and plain checks.
+
+Every accuracy is given as mean ± sample standard deviation (ddof=1) over training seeds with the
+number of seeds, ``92.31 ± 0.14 (n=3)`` (one seed: ``92.74 (n=1)``, no ±), and every table heading
+says the budget and the schedule (:func:`describe_setup`), so a table copied out of the report
+still says what it measured.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from datadiet.errors import DataDietError
-from datadiet.plots.sweep import full_data_rows
-from datadiet.runs import atomic_write_bytes, read_json
+from datadiet.plots.sweep import FULL_METHOD, full_data_rows, method_order
+from datadiet.runs import atomic_write_bytes, read_json, to_jsonable
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
 
 
-def _load(run_dir: Path) -> tuple[dict, pd.DataFrame]:
+def derive_summary(results: pd.DataFrame, folder: str | Path | None = None) -> dict:
+    """What a ``summary.json`` would say, from ``results.parquet`` alone (for folders without one).
+
+    Only the budget (``budget`` column), the number of training seeds and of training examples are
+    known; ``config["train"]`` is empty, so :func:`describe_setup` says "schedule unknown".
+    """
+    cfg: dict = {"train": {}}
+    if "budget" in results.columns and results["budget"].nunique() == 1:
+        cfg["budget"] = str(results["budget"].iloc[0])
+    if "seed" in results.columns:
+        cfg["seeds"] = int(results["seed"].nunique())
+    full = results[results["fraction"] == 0] if "fraction" in results.columns else results.iloc[:0]
+    num_train = int(full["train_size"].iloc[0]) if len(full) and "train_size" in full.columns else None
+    return {
+        "dataset": {"name": None},
+        "class_names": [],
+        "num_train": num_train,
+        "config": cfg,
+        "figures": {},
+        "command": None,
+        "derived_from_results": True,
+        "folder": Path(folder).name if folder is not None else None,
+    }
+
+
+def load_sweep(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
+    """``(summary, results)`` of a sweep directory. A folder with ``results.parquet`` but no
+    ``summary.json`` (older committed results) gets :func:`derive_summary`."""
+    run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataDietError(f"run directory not found: {run_dir}")
-    summary_path = run_dir / "summary.json"
-    if not summary_path.exists():
-        raise DataDietError(f"{run_dir} is not a finished sweep directory (no summary.json)")
-    summary = read_json(summary_path)
+    summary_path, results_path = run_dir / "summary.json", run_dir / "results.parquet"
+    if not results_path.exists():
+        raise DataDietError(f"{run_dir} is not a finished sweep directory (no results.parquet)")
     try:
-        results = pd.read_parquet(run_dir / "results.parquet")
+        results = pd.read_parquet(results_path)
     except Exception as e:
-        raise DataDietError(f"cannot read {run_dir / 'results.parquet'}: {type(e).__name__}") from None
+        raise DataDietError(f"cannot read {results_path}: {type(e).__name__}") from None
+    for col in ("method", "fraction", "test_accuracy"):
+        if col not in results.columns:
+            raise DataDietError(f"{results_path} has no {col!r} column; it has {list(results.columns)}")
+    summary = read_json(summary_path) if summary_path.exists() else derive_summary(results, run_dir)
     return summary, results
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}"
+# --------------------------------------------------------------------------------------------------
+# The setup in one line, and mean ± std over seeds
+# --------------------------------------------------------------------------------------------------
+
+
+def _full_steps(summary: dict, results: pd.DataFrame | None) -> int | None:
+    """Optimiser steps of a full-data run: from the results when given, else from the config."""
+    if results is not None and "steps" in results.columns and "fraction" in results.columns:
+        steps = pd.to_numeric(results.loc[results["fraction"] == 0, "steps"], errors="coerce").dropna()
+        if len(steps):
+            return int(steps.iloc[0])
+    t = (summary.get("config") or {}).get("train") or {}
+    if t.get("steps"):
+        return int(t["steps"])
+    n, epochs, batch = summary.get("num_train"), t.get("epochs"), t.get("batch_size")
+    if n and epochs and batch:
+        return int(epochs) * max(1, math.ceil(int(n) / int(batch)))
+    if results is not None and "budget" in results.columns and "steps" in results.columns:
+        steps = pd.to_numeric(results["steps"], errors="coerce").dropna()
+        if (results["budget"] == "steps").all() and steps.nunique() == 1:
+            return int(steps.iloc[0])  # equal steps: every run, pruned or not, trains this many
+    return None
+
+
+def describe_setup(summary: dict, results: pd.DataFrame | None = None) -> str:
+    """The sweep's dataset, model, schedule and budget in one line, for table headings and figure titles.
+
+    ``fashion-mnist, cnn, 8 epochs onecycle lr 0.05, budget: equal steps (every subset trains 3,752
+    steps, as many as full data)``, or ``..., budget: equal epochs (a subset trains 8 passes over
+    itself: pruning saves compute)``. ``summary`` is a sweep's ``summary.json``; without its
+    training config (:func:`derive_summary`) the schedule is "schedule unknown". ``results``, when
+    given, supplies the full-data step count from its ``steps`` column.
+    """
+    summary = to_jsonable(summary) if isinstance(summary, dict) else {}
+    cfg = summary.get("config") or {}
+    t = cfg.get("train") or {}
+    name = (summary.get("dataset") or {}).get("name")
+    parts = [name or (summary.get("folder") and f"{summary['folder']}") or "dataset unknown"]
+    if t.get("model"):
+        parts.append(str(t["model"]))
+    if t.get("epochs") and t.get("schedule"):
+        length = f"{t['steps']:,} steps" if t.get("steps") else f"{t['epochs']} epochs"
+        lr = f" lr {t['lr']:g}" if isinstance(t.get("lr"), (int, float)) else ""
+        parts.append(f"{length} {t['schedule']}{lr}")
+    else:
+        parts.append("schedule unknown")
+    budget = cfg.get("budget")
+    if budget is None and results is not None and "budget" in results.columns and results["budget"].nunique() == 1:
+        budget = str(results["budget"].iloc[0])
+    if budget == "steps":
+        steps = _full_steps(summary, results)
+        many = f"{steps:,} steps, as many as full data" if steps else "as many steps as full data"
+        parts.append(f"budget: equal steps (every subset trains {many})")
+    elif budget == "epochs":
+        passes = (
+            f"{t['epochs']} passes over itself"
+            if t.get("epochs") and not t.get("steps")
+            else "as many epochs as full data"
+        )
+        parts.append(f"budget: equal epochs (a subset trains {passes}: pruning saves compute)")
+    else:
+        parts.append("budget unknown")
+    return ", ".join(parts)
+
+
+def seed_stats(values) -> tuple[float, float, int]:
+    """``(mean, std, n)`` of accuracies in [0, 1] over training seeds, std with ddof=1 (NaN for n=1)."""
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce").dropna(), dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+
+
+def format_mean_std(values) -> str:
+    """Accuracies in [0, 1] as percent: ``"92.31 ± 0.14 (n=3)"``; one seed: ``"92.74 (n=1)"``; none: ``""``."""
+    mean, std, n = seed_stats(values)
+    if n == 0:
+        return ""
+    if n == 1:
+        return f"{100 * mean:.2f} (n=1)"
+    return f"{100 * mean:.2f} ± {100 * std:.2f} (n={n})"
+
+
+def format_difference(points: float, n: int, n_ref: int) -> str:
+    """A difference of two means in percentage points with the seeds behind it: ``"+1.26 (n=2)"``,
+    or ``"-0.22 (n=1 vs 2)"`` when the two means rest on different numbers of seeds."""
+    if points is None or not np.isfinite(points):
+        return ""
+    return f"{points:+.2f} (n={n})" if n == n_ref else f"{points:+.2f} (n={n} vs {n_ref})"
+
+
+def _pct(f: float) -> str:
+    return f"{100 * f:g}%"
+
+
+def _frac(results: pd.DataFrame) -> pd.DataFrame:
+    df = results.copy()
+    df["method"] = df["method"].astype(str)
+    df["fraction"] = np.round(pd.to_numeric(df["fraction"], errors="coerce").astype(float), 6)
+    return df
+
+
+def accuracy_cells(results: pd.DataFrame) -> dict[str, dict[float, np.ndarray]]:
+    """``{method: {fraction: test accuracies over seeds}}`` in display order; fraction 0 holds the
+    pooled full-data runs (once per seed) under every method."""
+    df = _frac(results)
+    full = full_data_rows(df)["test_accuracy"].to_numpy(dtype=float)
+    methods = method_order(m for m in df["method"].unique() if m != FULL_METHOD) or [FULL_METHOD]
+    fracs = sorted(set(df["fraction"]))
+    out: dict[str, dict[float, np.ndarray]] = {}
+    for m in methods:
+        out[m] = {}
+        for f in fracs:
+            vals = (
+                full
+                if f == 0
+                else df.loc[(df["method"] == m) & (df["fraction"] == f), "test_accuracy"].to_numpy(dtype=float)
+            )
+            if len(vals):
+                out[m][float(f)] = vals
+    return out
+
+
+def accuracy_markdown(results: pd.DataFrame, summary: dict, *, heading: str | None = "###") -> str:
+    """The accuracy table (method × fraction pruned, mean ± std over seeds) as markdown, under a
+    heading that says the setup (``heading=None``: a bold caption line instead)."""
+    summary = to_jsonable(summary)
+    cells = accuracy_cells(results)
+    fracs = sorted({f for row in cells.values() for f in row})
+    title = f"Test accuracy (%) by fraction pruned: {describe_setup(summary, results)}"
+    scored = scoring_line(summary, results)
+    lines = [
+        f"{heading} {title}" if heading else f"**{title}**",
+        "",
+        "Mean ± std over training seeds (ddof=1); n = number of training seeds; 0% = full data."
+        + (f" {scored[0].upper()}{scored[1:]}." if scored else ""),
+        "",
+        "| method | " + " | ".join(_pct(f) for f in fracs) + " |",
+        "|---|" + "---|" * len(fracs),
+    ]
+    for m, row in cells.items():
+        lines.append(f"| {m} | " + " | ".join(format_mean_std(row[f]) if f in row else "" for f in fracs) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def comparisons(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, fraction > 0): mean accuracy, its difference to full data and to random (points)."""
-    mean = results.groupby(["method", "fraction"])["test_accuracy"].agg(["mean", "std", "count"]).reset_index()
-    full = results.loc[results["fraction"] == 0, "test_accuracy"].mean()
+    """Per (method, fraction > 0): mean accuracy, its std over seeds, its difference to full data and
+    to random pruning (points), with the number of seeds behind each mean."""
+    cells = accuracy_cells(results)
+    df = _frac(results)
+    full = full_data_rows(df)["test_accuracy"]
+    full_mean, _, full_n = seed_stats(full)
     rows = []
-    for _, r in mean[mean["fraction"] > 0].iterrows():
-        rnd = mean[(mean["method"] == "random") & (mean["fraction"] == r["fraction"])]["mean"]
-        rows.append({
-            "method": r["method"], "fraction_pruned": r["fraction"], "accuracy": r["mean"],
-            "std": r["std"] if r["count"] > 1 else np.nan, "seeds": int(r["count"]),
-            "vs_full_points": 100 * (r["mean"] - full) if not np.isnan(full) else np.nan,
-            "vs_random_points": 100 * (r["mean"] - float(rnd.iloc[0])) if len(rnd) and r["method"] != "random" else np.nan,
-        })
-    return pd.DataFrame(rows)
+    for m, row in cells.items():
+        for f, vals in row.items():
+            if f == 0:
+                continue
+            mean, std, n = seed_stats(vals)
+            rnd = cells.get("random", {}).get(f)
+            rnd_mean, _, rnd_n = seed_stats(rnd) if rnd is not None and m != "random" else (np.nan, np.nan, 0)
+            rows.append(
+                {
+                    "method": m,
+                    "fraction_pruned": f,
+                    "accuracy": mean,
+                    "std": std,
+                    "seeds": n,
+                    "vs_full_points": 100 * (mean - full_mean) if full_n else np.nan,
+                    "full_seeds": full_n,
+                    "vs_random_points": 100 * (mean - rnd_mean) if rnd_n else np.nan,
+                    "random_seeds": rnd_n,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "method",
+            "fraction_pruned",
+            "accuracy",
+            "std",
+            "seeds",
+            "vs_full_points",
+            "full_seeds",
+            "vs_random_points",
+            "random_seeds",
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# report.md
+# --------------------------------------------------------------------------------------------------
+
+_CAPTIONS = {
+    "accuracy": "Test accuracy vs fraction pruned (the data-diet paper's Figure 1).",
+    "per_class": "Per-class accuracy change against full data: does the diet hurt one class?",
+    "compute": "Compute dividend: total examples processed (scoring + training) relative to full training.",
+}
+
+
+def scoring_line(summary: dict, results: pd.DataFrame) -> str | None:
+    """How the methods scored (``scored_at`` column when present, else the config), or None if unknown."""
+    cfg = summary.get("config") or {}
+    t = cfg.get("train") or {}
+    scored = None
+    if "scored_at" in results.columns:
+        rows = results.loc[pd.to_numeric(results["fraction"], errors="coerce") > 0, ["method", "scored_at"]]
+        at = rows.fillna("").astype(str).drop_duplicates("method").set_index("method")["scored_at"]
+        said = [f"{m} ({at[m].strip()})" for m in method_order(at.index) if at[m].strip()]
+        scored = ("scored: " + ", ".join(said)) if said else None
+    if scored is None and "score_epoch" in cfg:
+        scored = f"scores at epoch {cfg['score_epoch']} of {t.get('epochs')}"
+    if scored is None:
+        return None
+    how = []
+    if cfg.get("score_seeds") is not None:
+        how.append(f"averaged over {cfg['score_seeds']} initialisations")
+    if cfg.get("strategy"):
+        how.append(
+            f"strategy `{cfg['strategy']}`"
+            + (f", offset {cfg.get('offset')}" if cfg["strategy"] == "window" else "")
+            + (", class-balanced" if cfg.get("balanced") else "")
+        )
+    return scored + (f"; {'; '.join(how)}" if how else "")
+
+
+def _setup_bullets(summary: dict, results: pd.DataFrame) -> list[str]:
+    cfg = summary.get("config") or {}
+    t = cfg.get("train") or {}
+    lines = []
+    if t:
+        aug = t.get("augment")
+        lines.append(
+            f"- model `{t.get('model')}` (width {t.get('width')}), {t.get('epochs')} epochs, batch {t.get('batch_size')}, "
+            f"lr {t.get('lr')} ({t.get('schedule')}), augment {'dataset default' if aug is None else aug}"
+        )
+    else:
+        lines.append("- no summary.json: model, schedule and scoring settings unknown (derived from results.parquet)")
+    budget = cfg.get("budget")
+    if budget:
+        lines.append(
+            f"- budget **{budget}** ("
+            + (
+                "every subset trains as many steps as the full data"
+                if budget == "steps"
+                else "every subset trains the same number of epochs, so pruning saves compute"
+            )
+            + ")"
+        )
+    scored = scoring_line(summary, results)
+    if scored:
+        lines.append(f"- {scored}")
+    seeds = cfg.get("seeds")
+    lines.append(
+        f"- {seeds if seeds is not None else 'unknown number of'} training seed(s) per cell"
+        + (f"; {summary['num_train']} training examples" if summary.get("num_train") else "")
+    )
+    return lines + [""]
+
+
+def _environment_line(results: pd.DataFrame) -> str | None:
+    said = []
+    for col, label in (("cpu", "CPU"), ("threads", "threads"), ("torch", "torch")):
+        if col in results.columns:
+            vals = [str(v) for v in pd.unique(results[col].dropna()) if str(v).strip()]
+            if vals:
+                said.append(f"{label} {', '.join(vals)}")
+    return ("Measured with " + "; ".join(said) + ".") if said else None
+
+
+def report_markdown(summary: dict, results: pd.DataFrame) -> str:
+    """The text of ``report.md`` for a sweep's ``summary`` and ``results``."""
+    summary = to_jsonable(summary)
+    setup = describe_setup(summary, results)
+    df = _frac(results)
+    names = list(summary.get("class_names") or [])
+    full = full_data_rows(df)["test_accuracy"]
+    title = (summary.get("dataset") or {}).get("name") or summary.get("folder") or "unknown dataset"
+    lines = [f"# Data-diet sweep: {title}", "", f"**{setup}**", ""]
+    if summary.get("command"):
+        lines += ["Made by:", "", "```bash", summary["command"], "```", ""]
+    lines += _setup_bullets(summary, df)
+    if len(full):
+        lines += [f"**Full-data test accuracy (%): {format_mean_std(full)}** (mean ± std over training seeds)", ""]
+    lines += [accuracy_markdown(df, summary, heading="##")]
+    comp = comparisons(df)
+    if len(comp):
+        lines += [
+            f"## Against full data and random pruning (percentage points): {setup}",
+            "",
+            "Accuracy: mean ± std over training seeds. Differences are between means; n = the training "
+            "seeds behind the method's mean (and the reference's, when they differ).",
+            "",
+            "| method | pruned | accuracy (%) | vs full | vs random |",
+            "|---|---|---|---|---|",
+        ]
+        cells = accuracy_cells(df)
+        for _, r in comp.iterrows():
+            acc = format_mean_std(cells[r["method"]][r["fraction_pruned"]])
+            vf = format_difference(r["vs_full_points"], r["seeds"], r["full_seeds"])
+            vr = format_difference(r["vs_random_points"], r["seeds"], r["random_seeds"])
+            lines.append(f"| {r['method']} | {_pct(r['fraction_pruned'])} | {acc} | {vf} | {vr} |")
+        lines.append("")
+    figs = summary.get("figures") or {}
+    if figs:
+        lines += ["## Figures", ""]
+        for key in sorted(figs, key=lambda k: list(_CAPTIONS).index(k) if k in _CAPTIONS else len(_CAPTIONS)):
+            lines += [f"{_CAPTIONS.get(key, key)}", "", f"![{key}]({Path(figs[key]).name})", ""]
+    class_cols = sorted(
+        (c for c in df.columns if c.startswith("class_") and c.endswith("_accuracy")),
+        key=lambda c: int(c.split("_")[1]),
+    )
+    pruned = sorted(f for f in df["fraction"].unique() if f > 0)
+
+    def cname(col: str) -> str:
+        k = int(col.split("_")[1])
+        return names[k] if k < len(names) else f"class {k}"
+
+    if class_cols and pruned and len(full):
+        target = min(pruned, key=lambda f: abs(f - 0.5))
+        full_cls = full_data_rows(df)[class_cols].astype(float).mean()
+        lines += [
+            f"## Per-class accuracy change at {_pct(target)} pruned (points): {setup}",
+            "",
+            f"Differences of means over training seeds; full data n={len(full)}.",
+            "",
+            "| method | " + " | ".join(cname(c) for c in class_cols) + " | worst |",
+            "|---|" + "---|" * (len(class_cols) + 1),
+        ]
+        for m in method_order(df.loc[df["fraction"] == target, "method"].unique()):
+            sub = df[(df["method"] == m) & (df["fraction"] == target)]
+            d = 100 * (sub[class_cols].astype(float).mean() - full_cls)
+            worst = d.idxmin()
+            lines.append(
+                f"| {m} (n={len(sub)}) | "
+                + " | ".join(f"{v:+.1f}" for v in d)
+                + f" | {cname(worst)} ({d.min():+.1f}) |"
+            )
+        lines.append("")
+    cost_cols = ["scoring_examples", "train_examples", "scoring_seconds", "train_seconds"]
+    if len(full) and all(c in df.columns for c in cost_cols):
+        cost = df.groupby(["method", "fraction"])[cost_cols].mean()
+        full_rows = full_data_rows(df)
+        full_ex, full_s = full_rows["train_examples"].mean(), full_rows["train_seconds"].mean()
+        env = _environment_line(df)
+        lines += [
+            f"## Compute (mean per training run; scoring counted once per method): {setup}",
+            "",
+            "Seconds are wall-clock on the machine that ran the sweep, and rise when other work shares its cores; "
+            "examples processed do not." + (f" {env}" if env else ""),
+            "",
+            "| method | pruned | scoring examples | training examples | total vs full | seconds (score + train) |",
+            "|---|---|---|---|---|---|",
+        ]
+        order = {m: i for i, m in enumerate(method_order(cost.index.get_level_values(0)))}
+        for (m, f), r in sorted(cost.iterrows(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+            if f == 0:
+                continue
+            total = (r["scoring_examples"] + r["train_examples"]) / full_ex
+            lines.append(
+                f"| {m} | {_pct(f)} | {r['scoring_examples']:,.0f} | {r['train_examples']:,.0f} | {total:.2f}x | "
+                f"{r['scoring_seconds']:.0f} + {r['train_seconds']:.0f} (full: {full_s:.0f}) |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 def write_report(run_dir: str | Path, *, redraw: bool = False) -> Path:
     """Write ``RUN_DIR/report.md`` (with ``redraw``, draw the figures again from the results first)."""
     run_dir = Path(run_dir)
-    summary, results = _load(run_dir)
+    summary, results = load_sweep(run_dir)
     if redraw:
         from datadiet.sweep.sweep import sweep_figures
 
-        summary["figures"] = sweep_figures(results, summary.get("class_names", []), run_dir)
-    cfg = summary["config"]
-    tcfg = cfg["train"]
-    names = summary.get("class_names", [])
-    full = full_data_rows(results)["test_accuracy"]
-    lines = [f"# Data-diet sweep: {summary['dataset']['name']}", ""]
-    if summary.get("command"):
-        lines += ["Made by:", "", "```bash", summary["command"], "```", ""]
-    lines += [
-        f"- model `{tcfg['model']}` (width {tcfg['width']}), {tcfg['epochs']} epochs, batch {tcfg['batch_size']}, "
-        f"lr {tcfg['lr']} ({tcfg['schedule']}), augment {'dataset default' if tcfg['augment'] is None else tcfg['augment']}",
-        f"- budget **{cfg['budget']}** ({'every subset trains as many steps as the full data' if cfg['budget'] == 'steps' else 'every subset trains the same number of epochs, so pruning saves compute'})",
-        f"- scores at epoch {cfg['score_epoch']} of {tcfg['epochs']}, averaged over {cfg['score_seeds']} initialisations; "
-        f"strategy `{cfg['strategy']}`" + (f", offset {cfg['offset']}" if cfg["strategy"] == "window" else "")
-        + (", class-balanced" if cfg.get("balanced") else ""),
-        f"- {cfg['seeds']} training seed(s) per cell; {summary['num_train']} training examples",
-        "",
-    ]
-    if len(full):
-        lines += [f"**Full-data test accuracy: {_pct(full.mean())}%** (mean of {len(full)} run(s)"
-                  + (f", std {100 * full.std():.2f}" if len(full) > 1 else "") + ")", ""]
-    lines += ["## Test accuracy (%) by fraction pruned", ""]
-    pivot = results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction") * 100
-    header = "| method | " + " | ".join(f"{f:.0%}" for f in pivot.columns) + " |"
-    lines += [header, "|---|" + "---|" * len(pivot.columns)]
-    for m, row in pivot.iterrows():
-        lines.append(f"| {m} | " + " | ".join("" if np.isnan(v) else f"{v:.2f}" for v in row) + " |")
-    lines.append("")
-    comp = comparisons(results)
-    if len(comp):
-        lines += ["## Against full data and random pruning (percentage points)", "",
-                  "| method | pruned | accuracy | vs full | vs random |", "|---|---|---|---|---|"]
-        for _, r in comp.iterrows():
-            vr = "" if np.isnan(r["vs_random_points"]) else f"{r['vs_random_points']:+.2f}"
-            vf = "" if np.isnan(r["vs_full_points"]) else f"{r['vs_full_points']:+.2f}"
-            lines.append(f"| {r['method']} | {r['fraction_pruned']:.0%} | {100 * r['accuracy']:.2f} | {vf} | {vr} |")
-        lines.append("")
-    figs = summary.get("figures", {})
-    captions = {
-        "accuracy": "Test accuracy vs fraction pruned (the data-diet paper's Figure 1).",
-        "per_class": "Per-class accuracy change against full data: does the diet hurt one class?",
-        "compute": "Compute dividend: total examples processed (scoring + training) relative to full training.",
-    }
-    if figs:
-        lines += ["## Figures", ""]
-        for key in sorted(figs, key=lambda k: list(captions).index(k) if k in captions else len(captions)):
-            lines += [f"{captions.get(key, key)}", "", f"![{key}]({Path(figs[key]).name})", ""]
-    class_cols = [c for c in results.columns if c.startswith("class_") and c.endswith("_accuracy")]
-    pruned = sorted(f for f in results["fraction"].unique() if f > 0)
-    if class_cols and pruned and len(full):
-        target = min(pruned, key=lambda f: abs(f - 0.5))
-        full_cls = results.loc[results["fraction"] == 0, class_cols].mean()
-        lines += [f"## Per-class accuracy change at {target:.0%} pruned (points)", "",
-                  "| method | " + " | ".join(names[int(c.split('_')[1])] if names else c for c in class_cols) + " | worst |",
-                  "|---|" + "---|" * (len(class_cols) + 1)]
-        for m in results["method"].unique():
-            sub = results[(results["method"] == m) & (results["fraction"] == target)]
-            if not len(sub):
-                continue
-            d = 100 * (sub[class_cols].mean() - full_cls)
-            worst = d.idxmin()
-            lines.append(f"| {m} | " + " | ".join(f"{v:+.1f}" for v in d) +
-                         f" | {names[int(worst.split('_')[1])] if names else worst} ({d.min():+.1f}) |")
-        lines.append("")
-    cost = results.groupby(["method", "fraction"])[["scoring_examples", "train_examples", "scoring_seconds", "train_seconds"]].mean()
-    if len(full):
-        full_ex = results.loc[results["fraction"] == 0, "train_examples"].mean()
-        full_s = results.loc[results["fraction"] == 0, "train_seconds"].mean()
-        lines += ["## Compute (mean per training run; scoring counted once per method)", "",
-                  "Seconds are wall-clock on the machine that ran the sweep, and rise when other work shares its cores; "
-                  "examples processed do not.", "",
-                  "| method | pruned | scoring examples | training examples | total vs full | seconds (score + train) |",
-                  "|---|---|---|---|---|---|"]
-        for (m, f), r in cost.iterrows():
-            if f == 0:
-                continue
-            total = (r["scoring_examples"] + r["train_examples"]) / full_ex
-            lines.append(f"| {m} | {f:.0%} | {r['scoring_examples']:,.0f} | {r['train_examples']:,.0f} | {total:.2f}x | "
-                         f"{r['scoring_seconds']:.0f} + {r['train_seconds']:.0f} (full: {full_s:.0f}) |")
-        lines.append("")
+        summary["figures"] = sweep_figures(results, summary, run_dir)
     path = run_dir / "report.md"
-    atomic_write_bytes(path, "\n".join(lines).encode())
+    atomic_write_bytes(path, report_markdown(summary, results).encode())
     return path

@@ -13,6 +13,15 @@ from datadiet.training.trainer import (
 )
 
 __all__ = [
-    "SCHEDULES", "BatchHook", "TrainConfig", "TrainResult", "apply_masks", "derived_seed",
-    "epoch_permutation", "evaluate", "lr_at", "predict_logits", "train",
+    "SCHEDULES",
+    "BatchHook",
+    "TrainConfig",
+    "TrainResult",
+    "apply_masks",
+    "derived_seed",
+    "epoch_permutation",
+    "evaluate",
+    "lr_at",
+    "predict_logits",
+    "train",
 ]

@@ -60,12 +60,12 @@ class TrainConfig:
     def total_steps(self, n_train: int) -> int:
         return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n_train)
 
-    def with_seed(self, seed: int) -> "TrainConfig":
+    def with_seed(self, seed: int) -> TrainConfig:
         """The same config with init, order and augmentation seeds all set from one seed."""
         return replace(self, init_seed=seed, order_seed=seed, aug_seed=seed)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

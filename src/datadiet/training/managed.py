@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from datadiet.data.dataset import Dataset
-from datadiet.runs import RunDir, atomic_torch_save, atomic_write_json, config_hash, read_json
+from datadiet.runs import (
+    RunDir,
+    atomic_save_npy,
+    atomic_torch_save,
+    atomic_write_json,
+    config_hash,
+    read_json,
+    runtime_info,
+)
 from datadiet.training import TrainConfig, train
 
 
@@ -26,8 +34,11 @@ def train_in_run_dir(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Train once per (dataset, config, subset); returns the summary stored in ``result.json``."""
-    cfg = {"dataset": dataset_key(dataset), "train": config,
-           "subset": None if subset is None else config_hash(np.asarray(subset, dtype=np.int64).tolist(), 16)}
+    cfg = {
+        "dataset": dataset_key(dataset),
+        "train": config,
+        "subset": None if subset is None else config_hash(np.asarray(subset, dtype=np.int64).tolist(), 16),
+    }
     rd = RunDir(out, "train", cfg).create()
     result_path = rd.file("result.json")
     if result_path.exists():
@@ -35,9 +46,12 @@ def train_in_run_dir(
         out_["resumed"] = "finished earlier"
         return out_
     resumed = rd.file("state.pt").exists()
+    if subset is not None and not rd.file("subset.npy").exists():
+        atomic_save_npy(rd.file("subset.npy"), np.sort(np.asarray(subset, dtype=np.int64)))  # which examples
     res = train(dataset, config, subset=subset, run_dir=rd.path, progress=progress)
     summary = res.summary(dataset.class_names)
     summary["run_dir"] = str(rd.path)
+    summary["runtime"] = runtime_info()
     atomic_torch_save(rd.file("model.pt"), res.model.state_dict())
     atomic_write_json(result_path, summary)
     rd.file("state.pt").unlink(missing_ok=True)

@@ -15,9 +15,10 @@ Design points that later stages rely on:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -34,7 +35,9 @@ from datadiet.validation import check_indices
 class BatchHook(Protocol):
     """Sees every training batch. ``logits`` are detached, from the model in train mode."""
 
-    def on_batch(self, step: int, epoch: int, indices: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None: ...
+    def on_batch(
+        self, step: int, epoch: int, indices: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor
+    ) -> None: ...
 
     def state_dict(self) -> dict: ...
 
@@ -89,7 +92,9 @@ def predict_logits(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024)
         model.train(was_training)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, batch_size: int = 1024) -> tuple[float, list[float]]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, batch_size: int = 1024
+) -> tuple[float, list[float]]:
     """Overall and per-class accuracy (NaN for a class with no examples)."""
     pred = predict_logits(model, x, batch_size=batch_size).argmax(1)
     correct = (pred == y).double()
@@ -119,12 +124,14 @@ def train(
     init_state: dict | None = None,
     masks: dict[str, torch.Tensor] | None = None,
     progress: Callable[[int, int], None] | None = None,
-    stop_after: int | None = None,
+    stop_at: int | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on ``dataset`` (or the index ``subset`` of its training set).
 
-    ``checkpoint_steps`` may include 0 (the initialisation). ``stop_after`` ends the run early after
-    that many steps (the resume state is saved), used to simulate an interruption.
+    ``checkpoint_steps`` may include 0 (the initialisation). ``stop_at`` ends the run once the
+    optimiser step count reaches that absolute step of the schedule (the resume state is saved): a
+    run resumed from its saved state stops at the same step as an uninterrupted one, so a model
+    trained "to epoch t" is never trained past it. The LR schedule is always that of the whole run.
     """
     n_all = dataset.num_train
     idx = torch.arange(n_all) if subset is None else torch.from_numpy(check_indices("subset", subset, n_all))
@@ -137,7 +144,9 @@ def train(
     total = config.total_steps(n)
     ckpt = sorted({int(s) for s in checkpoint_steps if 0 <= int(s) <= total})
 
-    model = build_model(config.model, dataset.input_shape, dataset.num_classes, width=config.width, seed=config.init_seed)
+    model = build_model(
+        config.model, dataset.input_shape, dataset.num_classes, width=config.width, seed=config.init_seed
+    )
     if init_state is not None:
         model.load_state_dict(init_state)
     apply_masks(model, masks)
@@ -146,7 +155,9 @@ def train(
         (decay if p.ndim > 1 else no_decay).append(p)
     opt = torch.optim.SGD(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0,
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov and config.momentum > 0,
     )
     run_dir = Path(run_dir) if run_dir is not None else None
     state_path = run_dir / "state.pt" if run_dir is not None else None
@@ -162,11 +173,16 @@ def train(
 
     def save_state():
         if state_path is not None:
-            atomic_torch_save(state_path, {
-                "step": step, "seconds": seconds + time.perf_counter() - t0,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "hooks": [h.state_dict() for h in hooks],
-            })
+            atomic_torch_save(
+                state_path,
+                {
+                    "step": step,
+                    "seconds": seconds + time.perf_counter() - t0,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "hooks": [h.state_dict() for h in hooks],
+                },
+            )
 
     def save_checkpoint():
         sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -182,7 +198,11 @@ def train(
     model.train()
     if step in ckpt and step not in checkpoints:
         save_checkpoint()
-    limit = total if stop_after is None else min(total, step + stop_after)
+    if stop_at is not None:
+        from datadiet.validation import check_positive_int
+
+        check_positive_int("stop_at", stop_at, allow_zero=True)
+    limit = total if stop_at is None else min(total, int(stop_at))
     while step < limit:
         epoch, pos = divmod(step, steps_per_epoch)
         batches = torch.tensor_split(idx[epoch_permutation(n, config.order_seed, epoch)], steps_per_epoch)

@@ -1,0 +1,3 @@
+"""Defaults shared by the API and the CLI, defined once (importing this module is free: no torch)."""
+
+DEFAULT_SCORE_EPOCH = 2  # model-based scores: epoch t of the schedule (the data-diet paper scores early)

@@ -1,0 +1,246 @@
+"""report.md: every table heading says the budget and the schedule; accuracies are mean ± std (n)."""
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datadiet.sweep.report import (
+    accuracy_markdown,
+    comparisons,
+    describe_setup,
+    format_difference,
+    format_mean_std,
+    load_sweep,
+    write_report,
+)
+from tests.cli.conftest import last_json, run_cli
+
+TRAIN = {
+    "model": "cnn",
+    "width": 1.0,
+    "epochs": 8,
+    "steps": None,
+    "batch_size": 128,
+    "lr": 0.05,
+    "schedule": "onecycle",
+    "warmup": 0.2,
+    "augment": None,
+}
+
+
+def make_summary(budget: str, **config) -> dict:
+    cfg = {
+        "methods": ["random", "el2n"],
+        "fractions": [0.0, 0.5],
+        "seeds": 3,
+        "train": dict(TRAIN),
+        "score_epoch": 2,
+        "score_seeds": 2,
+        "budget": budget,
+        "strategy": "hardest",
+        "offset": 0.0,
+        "balanced": False,
+        **config,
+    }
+    return {
+        "dataset": {"name": "fashion-mnist", "fingerprint": "abc"},
+        "class_names": ["cat", "dog", "ship"],
+        "num_train": 60000,
+        "config": cfg,
+        "results": "results.parquet",
+        "figures": {},
+        "command": None,
+    }
+
+
+# el2n at 50% over three seeds: hand computation below
+EL2N_50 = [0.90, 0.91, 0.93]
+RANDOM_50 = [0.88, 0.87, 0.89]
+FULL = [0.92, 0.925, 0.93]
+
+
+def make_results(budget: str = "steps", extra: dict | None = None) -> pd.DataFrame:
+    rows = []
+    for m in ("random", "el2n"):
+        for f, accs in ((0.0, FULL), (0.5, EL2N_50 if m == "el2n" else RANDOM_50)):
+            for seed, acc in enumerate(accs):
+                row = {
+                    "method": m,
+                    "fraction": f,
+                    "seed": seed,
+                    "budget": budget,
+                    "train_size": 60000 if f == 0 else 30000,
+                    "test_accuracy": acc,
+                    "steps": 3752 if (f == 0 or budget == "steps") else 1880,
+                    "scoring_examples": 0.0 if (f == 0 or m == "random") else 360000.0,
+                    "scoring_seconds": 1.0,
+                    "train_examples": 480000.0,
+                    "train_seconds": 10.0,
+                    "run_dir": f"runs/train_{m}{f}{seed}",
+                }
+                for k in range(3):
+                    row[f"class_{k}_accuracy"] = acc + 0.01 * (k - 1)
+                rows.append(row | (extra or {}))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def sweep_dir(tmp_path):
+    d = tmp_path / "sweep_fixture"
+    d.mkdir()
+    make_results("steps").to_parquet(d / "results.parquet")
+    (d / "summary.json").write_text(json.dumps(make_summary("steps")))
+    return d
+
+
+def test_describe_setup_equal_steps():
+    assert describe_setup(make_summary("steps")) == (
+        "fashion-mnist, cnn, 8 epochs onecycle lr 0.05, "
+        "budget: equal steps (every subset trains 3,752 steps, as many as full data)"
+    )
+
+
+def test_describe_setup_equal_epochs():
+    assert describe_setup(make_summary("epochs")) == (
+        "fashion-mnist, cnn, 8 epochs onecycle lr 0.05, "
+        "budget: equal epochs (a subset trains 8 passes over itself: pruning saves compute)"
+    )
+
+
+def test_describe_setup_prefers_the_step_count_in_the_results():
+    s = make_summary("steps")
+    s["num_train"] = None
+    assert "every subset trains 3,752 steps" in describe_setup(s, make_results("steps"))
+    assert "every subset trains as many steps as full data" in describe_setup(s)
+
+
+def test_describe_setup_without_summary_json(tmp_path):
+    make_results("steps").to_parquet(tmp_path / "results.parquet")
+    summary, results = load_sweep(tmp_path)
+    text = describe_setup(summary, results)
+    assert "schedule unknown" in text
+    assert "budget: equal steps (every subset trains 3,752 steps, as many as full data)" in text
+
+
+def test_mean_std_format_is_ddof1_with_n():
+    # hand computation: mean 91.333..., deviations -1.333, -0.333, +1.667; sum of squares 4.6667 / (3 - 1)
+    assert math.isclose(np.std(EL2N_50, ddof=1) * 100, math.sqrt(4.666666 / 2), rel_tol=1e-5)
+    assert format_mean_std(EL2N_50) == "91.33 ± 1.53 (n=3)"
+    assert format_mean_std([0.9274]) == "92.74 (n=1)"
+    assert format_mean_std([]) == ""
+    assert format_difference(1.256, 2, 2) == "+1.26 (n=2)"
+    assert format_difference(-0.22, 1, 2) == "-0.22 (n=1 vs 2)"
+
+
+def test_report_table_headings_state_budget_and_schedule(sweep_dir):
+    report = write_report(sweep_dir).read_text()
+    setup = describe_setup(make_summary("steps"))
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    tables = [h for h in headings if h != "## Figures"]
+    assert any(h.startswith("## Test accuracy (%) by fraction pruned") for h in tables)
+    assert len(tables) >= 4  # accuracy, comparisons, per-class, compute
+    for h in tables:
+        assert h.endswith(setup), h
+        assert "budget: equal steps" in h and "8 epochs onecycle lr 0.05" in h
+
+
+def test_report_gives_mean_std_n_everywhere(sweep_dir):
+    report = write_report(sweep_dir).read_text()
+    assert "| el2n | 92.50 ± 0.50 (n=3) | 91.33 ± 1.53 (n=3) |" in report
+    assert "| random | 92.50 ± 0.50 (n=3) | 88.00 ± 1.00 (n=3) |" in report
+    assert "Full-data test accuracy (%): 92.50 ± 0.50 (n=3)" in report
+    # comparisons: accuracy with its spread, differences with the seeds behind them
+    assert "| el2n | 50% | 91.33 ± 1.53 (n=3) | -1.17 (n=3) | +3.33 (n=3) |" in report
+    comp = comparisons(make_results())
+    r = comp[comp["method"] == "el2n"].iloc[0]
+    assert r["std"] == pytest.approx(np.std(EL2N_50, ddof=1)) and r["seeds"] == 3 and r["full_seeds"] == 3
+
+
+def test_report_single_seed_has_no_plus_minus(tmp_path):
+    res = make_results("epochs")
+    res = res[res["seed"] == 0]
+    res.to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "summary.json").write_text(json.dumps(make_summary("epochs", seeds=1)))
+    report = write_report(tmp_path).read_text()
+    assert "| el2n | 92.00 (n=1) | 90.00 (n=1) |" in report
+    assert not [line for line in report.splitlines() if line.startswith("|") and "±" in line]
+    assert "Full-data test accuracy (%): 92.00 (n=1)" in report
+    assert "budget: equal epochs (a subset trains 8 passes over itself: pruning saves compute)" in report
+
+
+def test_report_with_scored_at_and_machine_columns(tmp_path):
+    res = make_results("steps", extra={"torch": "2.13.0", "threads": 2, "cpu": "x86_64"})
+    res["scored_at"] = np.where(res["method"] == "el2n", "epoch 2 of 8", "")
+    res.to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "summary.json").write_text(json.dumps(make_summary("steps")))
+    report = write_report(tmp_path, redraw=True).read_text()
+    assert "scored: el2n (epoch 2 of 8)" in report
+    assert "torch 2.13.0" in report and "threads 2" in report
+    assert (tmp_path / "accuracy_vs_fraction.png").exists() and (tmp_path / "per_class_change.png").exists()
+
+
+def test_report_from_results_without_summary_json(tmp_path):
+    make_results("epochs").to_parquet(tmp_path / "results.parquet")
+    report = write_report(tmp_path).read_text()
+    heading = next(line for line in report.splitlines() if line.startswith("## Test accuracy"))
+    assert "schedule unknown" in heading and "budget: equal epochs" in heading
+
+
+def test_report_markdown_flag_prints_the_table(sweep_dir):
+    p = run_cli("report", sweep_dir, "--markdown")
+    assert p.returncode == 0, p.stderr
+    summary, results = load_sweep(sweep_dir)
+    assert p.stdout == accuracy_markdown(results, summary, heading=None)
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith(
+        "**Test accuracy (%) by fraction pruned: fashion-mnist, cnn, 8 epochs onecycle lr 0.05, budget: equal steps"
+    )
+    assert "| method | 0% | 50% |" in lines
+    assert "| el2n | 92.50 ± 0.50 (n=3) | 91.33 ± 1.53 (n=3) |" in lines
+    assert (sweep_dir / "report.md").exists()
+    for png in ("accuracy_vs_fraction.png", "per_class_change.png", "compute_dividend.png"):
+        assert (sweep_dir / png).read_bytes()[:4] == b"\x89PNG"
+    both = run_cli("report", sweep_dir, "--markdown", "--json")
+    assert both.returncode == 0, both.stderr
+    assert "| el2n | 92.50 ± 0.50 (n=3) | 91.33 ± 1.53 (n=3) |" in both.stdout
+    assert last_json(both) == {"report": str(sweep_dir / "report.md")}
+
+
+def test_tiny_real_sweep_report_says_its_setup(tmp_path):
+    p = run_cli(
+        "sweep",
+        "digits",
+        "--model",
+        "mlp",
+        "--epochs",
+        "2",
+        "--fractions",
+        "0,0.5",
+        "--methods",
+        "random,el2n",
+        "--seeds",
+        "3",
+        "--score-epoch",
+        "1",
+        "--score-seeds",
+        "1",
+        "--json",
+        "--out",
+        tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    run_dir = last_json(p)["run_dir"]
+    md = run_cli("report", run_dir, "--markdown")
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith(
+        "**Test accuracy (%) by fraction pruned: digits, mlp, 2 epochs onecycle lr 0.05, "
+        "budget: equal epochs (a subset trains 2 passes over itself: pruning saves compute)**"
+    )
+    res = pd.read_parquet(f"{run_dir}/results.parquet")
+    accs = res.loc[(res["method"] == "el2n") & (res["fraction"] == 0.5), "test_accuracy"]
+    cell = f"{100 * accs.mean():.2f} ± {100 * accs.std(ddof=1):.2f} (n=3)"
+    assert re.search(rf"^\| el2n \| [^|]+ \| {re.escape(cell)} \|$", md.stdout, re.M), md.stdout

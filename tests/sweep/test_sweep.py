@@ -1,0 +1,115 @@
+"""The sweep's planning, sharing and budgets, tested in-process on a tiny dataset."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from datadiet.errors import DataDietError
+from datadiet.sweep import SweepConfig, keep_indices, plan_cells, run_sweep
+from datadiet.training import TrainConfig, lr_at
+
+TCFG = TrainConfig(model="mlp", epochs=3, batch_size=32)
+
+
+def test_plan_shares_the_full_data_run_between_methods():
+    cfg = SweepConfig(methods=("random", "el2n", "grand"), fractions=(0.0, 0.5), seeds=2, train=TCFG)
+    cells = plan_cells(cfg, 256)
+    assert len(cells) == 3 * 2 * 2
+    full = {c.train for c in cells if c.fraction == 0}
+    assert full == {TCFG.with_seed(0), TCFG.with_seed(1)}  # one training config per seed, whatever the method
+    assert len({(c.method, c.train) for c in cells if c.fraction > 0}) == 3 * 2
+
+
+def test_plan_budgets():
+    n = 256  # 8 steps per epoch at batch 32: the full data trains 24 steps
+    for budget, steps in (("epochs", None), ("steps", 24)):
+        cells = plan_cells(SweepConfig(methods=("random",), fractions=(0.0, 0.5), train=TCFG, budget=budget), n)
+        pruned = [c for c in cells if c.fraction > 0]
+        assert all(c.train.steps == steps for c in pruned)
+        assert all(c.train.steps is None for c in cells if c.fraction == 0)  # full data: the same run under both
+        assert pruned[0].train.total_steps(128) == (24 if budget == "steps" else 3 * 4)
+
+
+@pytest.fixture
+def lr_log(monkeypatch):
+    """Records the learning rate of every optimiser step the trainer really takes."""
+    log = []
+    step = torch.optim.SGD.step
+
+    def logged(self, *a, **k):
+        log.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", logged)
+    return log
+
+
+def test_steps_budget_follows_the_full_data_lr_schedule_step_by_step(tiny_images, tmp_path, lr_log):
+    cfg = SweepConfig(methods=("random",), fractions=(0.0, 0.5), seeds=1, train=TCFG, budget="steps")
+    res = run_sweep(tiny_images, cfg, out=tmp_path).results
+    assert res.sort_values("fraction")["steps"].tolist() == [24, 24]
+    full_lrs, pruned_lrs = lr_log[:24], lr_log[24:]  # cells run in plan order: full data first
+    assert len(pruned_lrs) == 24
+    np.testing.assert_array_equal(pruned_lrs, full_lrs)
+    np.testing.assert_array_equal(full_lrs, [lr_at(TCFG, s, 24) for s in range(24)])
+
+
+def test_epochs_budget_compresses_the_schedule_into_fewer_steps(tiny_images, tmp_path, lr_log):
+    cfg = SweepConfig(methods=("random",), fractions=(0.0, 0.5), seeds=1, train=TCFG, budget="epochs")
+    run_sweep(tiny_images, cfg, out=tmp_path)
+    assert len(lr_log) == 24 + 12
+    np.testing.assert_array_equal(lr_log[24:], [lr_at(TCFG, s, 12) for s in range(12)])
+
+
+def test_ccs_cell_with_a_hard_cutoff_drops_the_top_scores(tiny_images, tmp_path):
+    cfg = SweepConfig(
+        methods=("el2n",),
+        fractions=(0.0, 0.5),
+        seeds=1,
+        train=TCFG,
+        score_epoch=1,
+        score_seeds=1,
+        strategy="ccs",
+        hard_cutoff=0.1,
+        bins=10,
+    )
+    res = run_sweep(tiny_images, cfg, out=tmp_path).results
+    from datadiet.scores import score_dataset
+
+    scores = score_dataset(tiny_images, cfg.score_config("el2n"), out=tmp_path).scores
+    cell = res[res["fraction"] == 0.5].iloc[0]
+    kept = np.load(f"{cell['run_dir']}/subset.npy")
+    assert kept.size == 128
+    top = np.argsort(-scores)[: round(0.1 * 256)]
+    assert np.intersect1d(kept, top).size == 0  # the hardest 10% never trains
+    no_cut = keep_indices(
+        plan_cells(replace(cfg, hard_cutoff=0.0), 256)[1],
+        replace(cfg, hard_cutoff=0.0),
+        scores,
+        tiny_images.y_train.numpy(),
+    )
+    assert np.intersect1d(no_cut, top).size > 0  # without the cutoff some of them would
+
+
+def test_resumed_sweep_reuses_every_cell(tiny_images, tmp_path):
+    cfg = SweepConfig(
+        methods=("random", "el2n"), fractions=(0.0, 0.5), seeds=2, train=TCFG, score_epoch=1, score_seeds=1
+    )
+    first = run_sweep(tiny_images, cfg, out=tmp_path).results
+    dirs = sorted(tmp_path.glob("train_*"))
+    assert len(dirs) == 2 * (1 + 2)
+    again = run_sweep(tiny_images, cfg, out=tmp_path).results
+    assert sorted(tmp_path.glob("train_*")) == dirs
+    pd.testing.assert_frame_equal(first.drop(columns=["train_seconds"]), again.drop(columns=["train_seconds"]))
+
+
+def test_config_refuses_options_its_strategy_ignores():
+    with pytest.raises(DataDietError, match="hard_cutoff applies only to strategy 'ccs'"):
+        SweepConfig(strategy="hardest", hard_cutoff=0.1)
+    with pytest.raises(DataDietError, match="offset applies only to strategy 'window'"):
+        SweepConfig(strategy="hardest", offset=0.1)
+    with pytest.raises(DataDietError, match="epoch after @ must be an integer"):
+        SweepConfig(methods=("el2n@x",))

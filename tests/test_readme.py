@@ -1,0 +1,138 @@
+"""README.md's results blocks are generated from the committed results, and agree with report.md."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from datadiet import readme
+from datadiet.plots.sweep import full_data_rows
+from datadiet.sweep.report import write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = sorted(p.parent for p in (ROOT / "results").glob("*/results.parquet"))
+
+
+def test_there_are_committed_results():
+    assert COMMITTED, "no results/*/results.parquet"
+
+
+def test_readme_check_passes_on_the_committed_readme():
+    p = subprocess.run(
+        [sys.executable, "-m", "datadiet.readme", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert p.returncode == 0, f"README.md is stale; run python -m datadiet.readme\n{p.stdout}{p.stderr}"
+
+
+def test_every_block_is_in_the_readme_and_every_folder_has_a_table():
+    text = (ROOT / "README.md").read_text()
+    for name in readme.BLOCKS:
+        assert f"\n<!-- results:{name} -->\n" in text and f"\n<!-- /results:{name} -->\n" in text, name
+    tables = {b.keywords["folder"] for b in readme.BLOCKS.values() if b.func is readme.table_block}
+    assert {f"results/{d.name}" for d in COMMITTED} <= tables
+
+
+def test_readme_results_section_has_no_hand_typed_accuracies():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Results\n") :]
+    section = section[: section.index("\n### Finding mislabeled examples")]
+    prose = re.sub(r"<!-- results:([\w.-]+) -->\n.*?<!-- /results:\1 -->", "", section, flags=re.S)
+    prose = re.sub(r"```.*?```", "", prose, flags=re.S)  # commands
+    assert not re.findall(r"\d+\.\d+", prose), "numbers in README prose must come from a generated block"
+
+
+@pytest.mark.parametrize("folder", COMMITTED, ids=[d.name for d in COMMITTED])
+def test_report_accuracy_table_equals_the_parquet_means(folder, tmp_path):
+    for name in ("results.parquet", "summary.json"):
+        if (folder / name).exists():
+            shutil.copy(folder / name, tmp_path / name)
+    report = write_report(tmp_path).read_text()
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("## Test accuracy (%) by fraction pruned"))
+    assert "budget: equal" in lines[start]
+    table = []
+    for line in lines[start + 1 :]:
+        if line.startswith("## "):
+            break
+        if line.startswith("|"):
+            table.append([c.strip() for c in line.strip("|").split("|")])
+    header, rows = table[0], table[2:]
+    fractions = [float(h.rstrip("%")) / 100 for h in header[1:]]
+    res = pd.read_parquet(folder / "results.parquet")
+    full = full_data_rows(res)["test_accuracy"]
+    seen = 0
+    for method, *cells in rows:
+        for f, cell in zip(fractions, cells):
+            accs = (
+                full
+                if f == 0
+                else res.loc[(res["method"] == method) & (res["fraction"].round(6) == round(f, 6)), "test_accuracy"]
+            )
+            if not len(accs):
+                assert cell == ""
+                continue
+            # the same run under every method: the parquet's per-method mean at fraction 0 is the pooled one
+            if f == 0:
+                per_method = res.loc[(res["method"] == method) & (res["fraction"] == 0), "test_accuracy"]
+                assert f"{100 * per_method.mean():.2f}" == f"{100 * accs.mean():.2f}"
+            m = re.fullmatch(r"(\d+\.\d\d)(?: ± (\d+\.\d\d))? \(n=(\d+)\)", cell)
+            assert m, cell
+            assert m.group(1) == f"{100 * accs.mean():.2f}", (method, f, cell)
+            assert int(m.group(3)) == len(accs)
+            if len(accs) > 1:
+                assert m.group(2) == f"{100 * accs.std(ddof=1):.2f}", (method, f, cell)
+            else:
+                assert m.group(2) is None
+            seen += 1
+    assert seen == res.groupby(["method", "fraction"]).ngroups
+
+
+def test_check_reports_a_stale_block_and_the_rewrite_fixes_it(tmp_path, capsys):
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- results:headline -->")
+    stale = text[:start] + re.sub(r"\d\d\.\d\d", "12.34", text[start:], count=1)
+    assert stale != text
+    path = tmp_path / "README.md"
+    path.write_text(stale)
+    assert readme.main(["--check", "--root", str(ROOT), "--readme", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "block 'headline' is stale" in out and "12.34" in out
+    assert path.read_text() == stale  # --check changes nothing
+    assert readme.main(["--root", str(ROOT), "--readme", str(path)]) == 0
+    assert path.read_text() == text
+    assert readme.main(["--check", "--root", str(ROOT), "--readme", str(path)]) == 0
+
+
+def test_unknown_or_unclosed_block_is_an_error(tmp_path, capsys):
+    path = tmp_path / "README.md"
+    path.write_text("# x\n\n<!-- results:nope -->\n<!-- /results:nope -->\n")
+    assert readme.main(["--check", "--root", str(ROOT), "--readme", str(path)]) == 2
+    assert "nope" in capsys.readouterr().err
+    path.write_text("# x\n\n<!-- results:headline -->\nold\n")
+    assert readme.main(["--root", str(ROOT), "--readme", str(path)]) == 2
+    assert "no closing" in capsys.readouterr().err
+
+
+def test_headline_puts_equal_steps_next_to_equal_epochs():
+    block = readme.BLOCKS["headline"](ROOT)
+    lines = block.splitlines()
+    header = next(line for line in lines if line.startswith("| |"))
+    assert "equal steps" in header and "equal epochs" in header
+    labels = [line.split("|")[1].strip() for line in lines if line.startswith("| ") and not line.startswith("| |")]
+    assert labels == [
+        "setup",
+        "full data",
+        "EL2N, 50% pruned",
+        "random, 50% pruned",
+        "EL2N vs full (points)",
+        "EL2N vs random (points)",
+        "report",
+    ]
+    setup = next(line for line in lines if line.startswith("| setup |"))
+    assert "budget: equal steps" in setup and "budget: equal epochs" in setup
+    diff = next(line for line in lines if line.startswith("| EL2N vs random"))
+    assert re.search(r"[+-]\d+\.\d\d \(n=\d+", diff)
