@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from datadiet.data import from_arrays, load_dataset
 from datadiet.errors import DataDietError
-from datadiet.scores import read_score_table
+from datadiet.experiments import read_score_table
 from datadiet.selection import STRATEGIES, select
 from tests.cli.conftest import run_cli
 

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from datadiet.experiments import RunDirCheckpointer
 from datadiet.scores import AUMHook, ForgettingHook
 from datadiet.training import TrainConfig, train
 
@@ -69,8 +70,8 @@ def test_hooks_resume_exactly(tiny_images, tmp_path):
     full = [ForgettingHook(256), AUMHook(256)]
     train(tiny_images, cfg, hooks=full)
     part = [ForgettingHook(256), AUMHook(256)]
-    train(tiny_images, cfg, hooks=part, run_dir=tmp_path, stop_at=10)
+    train(tiny_images, cfg, hooks=part, checkpointer=RunDirCheckpointer(tmp_path), stop_at=10)
     rest = [ForgettingHook(256), AUMHook(256)]
-    train(tiny_images, cfg, hooks=rest, run_dir=tmp_path)
+    train(tiny_images, cfg, hooks=rest, checkpointer=RunDirCheckpointer(tmp_path))
     for a, b in zip(full, rest):
         np.testing.assert_array_equal(a.scores(), b.scores())

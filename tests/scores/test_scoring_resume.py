@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datadiet.scores import ScoreConfig, score_dataset
+from datadiet.experiments import RunDirCheckpointer, ScoreConfig, score_dataset
 from datadiet.training import TrainConfig, train
 from tests.cli.conftest import last_json, run_cli
 
@@ -84,14 +84,20 @@ def test_crash_after_the_final_resume_state_but_before_the_checkpoint(tiny_image
     cfg = ScoreConfig(method="el2n", epoch=2, seeds=(0,), train=tcfg)
     straight = score_dataset(tiny_images, cfg, out=tmp_path / "straight")
     crashed = tmp_path / "crashed"
+    from datadiet.experiments import dataset_key
     from datadiet.runs import RunDir
-    from datadiet.training.managed import dataset_key
 
     seed_cfg = cfg.seed_config(0)
     rd = RunDir(crashed, "ckpt", {"dataset": dataset_key(tiny_images), "train": seed_cfg, "epoch": 2}).create()
     from datadiet.scores import AUMHook, ForgettingHook
 
-    train(tiny_images, seed_cfg, hooks=[ForgettingHook(256), AUMHook(256)], run_dir=rd.path, stop_at=2 * 8)
+    train(
+        tiny_images,
+        seed_cfg,
+        hooks=[ForgettingHook(256), AUMHook(256)],
+        checkpointer=RunDirCheckpointer(rd.path),
+        stop_at=2 * 8,
+    )
     assert rd.file("state.pt").exists() and not rd.file("model.pt").exists()
     again = score_dataset(tiny_images, cfg, out=crashed)
     pd.testing.assert_frame_equal(straight.table, again.table)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from datadiet.data import load_dataset
-from datadiet.scores import ScoreConfig, read_score_table, score_dataset
+from datadiet.experiments import ScoreConfig, read_score_table, score_dataset
 from datadiet.training import TrainConfig
 
 TCFG = TrainConfig(model="mlp", epochs=6)

@@ -77,7 +77,7 @@ def test_ccs_cell_with_a_hard_cutoff_drops_the_top_scores(tiny_images, tmp_path)
         bins=10,
     )
     res = run_sweep(tiny_images, cfg, out=tmp_path).results
-    from datadiet.scores import score_dataset
+    from datadiet.experiments import score_dataset
 
     scores = score_dataset(tiny_images, cfg.score_config("el2n"), out=tmp_path).scores
     cell = res[res["fraction"] == 0.5].iloc[0]

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from datadiet.data import Augment, load_dataset
+from datadiet.experiments import RunDirCheckpointer
 from datadiet.training import TrainConfig, epoch_permutation, lr_at, train
 from datadiet.training.augment import augment_batch
 
@@ -35,9 +36,9 @@ def test_seeds_are_separate(tiny_images):
 def test_resume_equals_uninterrupted(tiny_images, tmp_path):
     cfg = TrainConfig(model="cnn", epochs=3, batch_size=32)
     full = train(tiny_images, cfg)
-    part = train(tiny_images, cfg, run_dir=tmp_path, stop_at=13)  # mid-epoch
+    part = train(tiny_images, cfg, checkpointer=RunDirCheckpointer(tmp_path), stop_at=13)  # mid-epoch
     assert part.steps == 13 and (tmp_path / "state.pt").exists()
-    rest = train(tiny_images, cfg, run_dir=tmp_path)
+    rest = train(tiny_images, cfg, checkpointer=RunDirCheckpointer(tmp_path))
     assert rest.steps == full.steps
     assert _same_weights(full.model, rest.model)
     assert rest.test_accuracy == full.test_accuracy
@@ -48,11 +49,13 @@ def test_stop_at_is_an_absolute_step_on_resume(tiny_images, tmp_path):
     relative budget would train 12 more steps after the resume)."""
     cfg = TrainConfig(model="mlp", epochs=3, batch_size=32)  # 8 steps per epoch
     straight = train(tiny_images, cfg, stop_at=12)
-    train(tiny_images, cfg, run_dir=tmp_path, stop_at=8)  # "killed" after its first epoch
-    resumed = train(tiny_images, cfg, run_dir=tmp_path, stop_at=12)
+    train(tiny_images, cfg, checkpointer=RunDirCheckpointer(tmp_path), stop_at=8)  # "killed" after its first epoch
+    resumed = train(tiny_images, cfg, checkpointer=RunDirCheckpointer(tmp_path), stop_at=12)
     assert straight.steps == resumed.steps == 12
     assert _same_weights(straight.model, resumed.model)
-    again = train(tiny_images, cfg, run_dir=tmp_path, stop_at=12)  # resumed at its stopping step: no more training
+    again = train(
+        tiny_images, cfg, checkpointer=RunDirCheckpointer(tmp_path), stop_at=12
+    )  # resumed at its stopping step: no more training
     assert again.steps == 12 and _same_weights(straight.model, again.model)
 
 
@@ -91,7 +94,7 @@ def test_equal_steps_budget(tiny_images):
 
 
 def test_checkpoints_and_masks(tiny_images, tmp_path):
-    r = train(tiny_images, CFG, checkpoint_steps=[0, 5], run_dir=tmp_path)
+    r = train(tiny_images, CFG, checkpoint_steps=[0, 5], checkpointer=RunDirCheckpointer(tmp_path))
     assert sorted(r.checkpoints) == [0, 5]
     assert (tmp_path / "checkpoints" / "step_0000005.pt").exists()
     w = r.model.state_dict()["net.1.weight"]

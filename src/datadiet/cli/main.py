@@ -127,7 +127,7 @@ def train(
     json_: JsonOpt = False,
 ):
     """Train a model on a dataset and report test accuracy overall and per class."""
-    from datadiet.training.managed import train_in_run_dir
+    from datadiet.experiments import train_in_run_dir
 
     cfg = _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay)
     ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
@@ -181,7 +181,8 @@ def score(
 ):
     """Score every training example, averaged over independent initialisations (higher = harder)."""
     from datadiet.cli.common import multi_progress
-    from datadiet.scores import ScoreConfig, parse_method, score_dataset
+    from datadiet.experiments import ScoreConfig, score_dataset
+    from datadiet.scores import parse_method
     from datadiet.validation import parse_list
 
     specs = parse_list("method", method)
@@ -262,8 +263,8 @@ def prune(
 
     import numpy as np
 
+    from datadiet.experiments import read_score_table
     from datadiet.runs import atomic_save_npy, atomic_write_bytes, read_json
-    from datadiet.scores import read_score_table
     from datadiet.selection import kept_per_class, select, storage_report
     from datadiet.validation import check_fraction
 

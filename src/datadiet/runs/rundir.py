@@ -13,7 +13,10 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +160,36 @@ class RunDir:
         else:
             atomic_write_json(cfg, self.config)
         return self
+
+    @contextmanager
+    def lock(self) -> Iterator[RunDir]:
+        """Hold this run directory exclusively (an advisory ``flock`` on ``.lock``).
+
+        A second process that asks for a directory in use says so on stderr and waits; when it gets
+        the lock it finds the first one's finished result, or the resume state of a run the first
+        one left (killed processes release their lock), so two processes never train into one
+        directory at once.
+        """
+        import fcntl
+
+        try:
+            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise cannot_write(self.path / ".lock", e) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                who = f" (pid {holder})" if holder.isdigit() else ""
+                sys.stderr.write(f"datadiet: {self.path} is in use by another process{who}; waiting for it\n")
+                sys.stderr.flush()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield self
+        finally:
+            os.close(fd)  # releases the lock
 
     def file(self, name: str) -> Path:
         return self.path / name

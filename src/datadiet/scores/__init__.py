@@ -6,7 +6,11 @@ and gradients are left as they were):
 * :func:`el2n`, :func:`grand`, :func:`loss`, :func:`margin` (probabilities, as in the data-diet
   code) and :func:`logit_margin` (both negated, so higher = harder),
   :func:`input_norm`, :func:`random_scores`;
-* :class:`ForgettingHook` and :class:`AUMHook` count over training through the trainer's batch hooks.
+* :class:`ForgettingHook` and :class:`AUMHook` count over training through the trainer's batch hooks;
+* the method registry (:data:`METHODS`), ``METHOD@T`` names and :func:`seed_agreement`.
+
+Scoring *runs* (train K seeds to epoch t, score, average, cache) are jobs of the experiments layer:
+:func:`datadiet.experiments.score_dataset`.
 """
 
 from datadiet.scores.basic import (
@@ -37,24 +41,14 @@ __all__ = [
     "random_scores",
 ]
 
-from datadiet.scores.run import (
+from datadiet.scores.methods import (
+    BASELINES,
+    DYNAMIC_METHODS,
     METHODS,
-    ScoreConfig,
-    ScoreResult,
+    MODEL_METHODS,
     parse_method,
-    read_score_table,
-    score_dataset,
     scored_at,
     seed_agreement,
 )
 
-__all__ += [
-    "METHODS",
-    "ScoreConfig",
-    "ScoreResult",
-    "parse_method",
-    "read_score_table",
-    "score_dataset",
-    "scored_at",
-    "seed_agreement",
-]
+__all__ += ["BASELINES", "DYNAMIC_METHODS", "METHODS", "MODEL_METHODS", "parse_method", "scored_at", "seed_agreement"]

@@ -17,12 +17,12 @@ import pandas as pd
 from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
+from datadiet.experiments.scoring import ProgressFactory, ScoreConfig, score_dataset
+from datadiet.experiments.training import dataset_key, train_in_run_dir
 from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet, runtime_info, to_jsonable
-from datadiet.scores import ScoreConfig, parse_method, score_dataset
-from datadiet.scores.run import ProgressFactory
+from datadiet.scores import parse_method
 from datadiet.selection import STRATEGIES, select
 from datadiet.training import TrainConfig
-from datadiet.training.managed import dataset_key, train_in_run_dir
 from datadiet.validation import check_choice, check_fraction, check_positive_int
 
 BUDGETS = ("epochs", "steps")

@@ -9,7 +9,10 @@ Design points that later stages rely on:
 * ``checkpoint_steps`` saves the model at chosen steps (scoring a few epochs in, rewinding for
   lottery tickets); ``init_state`` and ``masks`` start from given weights and keep pruned weights at
   zero (iterative magnitude pruning);
-* with ``run_dir`` the run saves a resume state at every epoch end and checkpoint, atomically.
+* with a ``checkpointer`` the run hands a resume state to it at every epoch end (and at its stopping
+  step) and resumes from the one it gives back; without one everything stays in memory. The trainer
+  itself does no file I/O: :class:`datadiet.experiments.training.RunDirCheckpointer` keeps these
+  in a run directory.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -26,10 +28,9 @@ from torch import nn
 
 from datadiet.data.dataset import Dataset
 from datadiet.models import build_model
-from datadiet.runs import atomic_torch_save
 from datadiet.training.augment import augment_batch
 from datadiet.training.config import TrainConfig, lr_at
-from datadiet.validation import check_indices
+from datadiet.validation import check_indices, check_positive_int
 
 
 class BatchHook(Protocol):
@@ -42,6 +43,22 @@ class BatchHook(Protocol):
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
+
+
+class Checkpointer(Protocol):
+    """Where a training run keeps what must outlive the process (see :func:`train`)."""
+
+    def load_state(self) -> dict | None:
+        """The last saved resume state, or None to start from step 0."""
+
+    def save_state(self, state: dict) -> None:
+        """Keep a resume state (step, seconds, model, optimizer, hooks); called at every epoch end."""
+
+    def save_checkpoint(self, step: int, state_dict: dict) -> None:
+        """Keep the model's state at ``step`` (one of ``checkpoint_steps``)."""
+
+    def load_checkpoint(self, step: int) -> dict | None:
+        """A checkpoint saved before an interruption, or None."""
 
 
 @dataclass
@@ -120,7 +137,7 @@ def train(
     subset: Iterable[int] | np.ndarray | None = None,
     hooks: Sequence[BatchHook] = (),
     checkpoint_steps: Iterable[int] = (),
-    run_dir: str | Path | None = None,
+    checkpointer: Checkpointer | None = None,
     init_state: dict | None = None,
     masks: dict[str, torch.Tensor] | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -135,6 +152,8 @@ def train(
     """
     n_all = dataset.num_train
     idx = torch.arange(n_all) if subset is None else torch.from_numpy(check_indices("subset", subset, n_all))
+    if stop_at is not None:
+        check_positive_int("stop_at", stop_at, allow_zero=True)
     n = int(idx.numel())
     if n < 1:
         from datadiet.errors import DataDietError
@@ -159,12 +178,10 @@ def train(
         momentum=config.momentum,
         nesterov=config.nesterov and config.momentum > 0,
     )
-    run_dir = Path(run_dir) if run_dir is not None else None
-    state_path = run_dir / "state.pt" if run_dir is not None else None
     checkpoints: dict[int, dict] = {}
     step, seconds = 0, 0.0
-    if state_path is not None and state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+    state = checkpointer.load_state() if checkpointer is not None else None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         for h, hs in zip(hooks, state["hooks"]):
@@ -172,9 +189,8 @@ def train(
         step, seconds = state["step"], state["seconds"]
 
     def save_state():
-        if state_path is not None:
-            atomic_torch_save(
-                state_path,
+        if checkpointer is not None:
+            checkpointer.save_state(
                 {
                     "step": step,
                     "seconds": seconds + time.perf_counter() - t0,
@@ -186,8 +202,8 @@ def train(
 
     def save_checkpoint():
         sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if run_dir is not None:
-            atomic_torch_save(run_dir / "checkpoints" / f"step_{step:07d}.pt", sd)
+        if checkpointer is not None:
+            checkpointer.save_checkpoint(step, sd)
         checkpoints[step] = sd
 
     t0 = time.perf_counter()
@@ -198,10 +214,6 @@ def train(
     model.train()
     if step in ckpt and step not in checkpoints:
         save_checkpoint()
-    if stop_at is not None:
-        from datadiet.validation import check_positive_int
-
-        check_positive_int("stop_at", stop_at, allow_zero=True)
     limit = total if stop_at is None else min(total, int(stop_at))
     while step < limit:
         epoch, pos = divmod(step, steps_per_epoch)
@@ -236,11 +248,10 @@ def train(
                 save_state()
     seconds += time.perf_counter() - t0
     acc, per_class = evaluate(model, dataset.x_test, dataset.y_test, dataset.num_classes)
-    if run_dir is not None and ckpt:  # checkpoints saved before an interruption live on disk
+    if checkpointer is not None:  # checkpoints saved before an interruption
         for s in ckpt:
-            p = run_dir / "checkpoints" / f"step_{s:07d}.pt"
-            if s not in checkpoints and p.exists():
-                checkpoints[s] = torch.load(p, map_location="cpu", weights_only=True)
+            if s not in checkpoints and (sd := checkpointer.load_checkpoint(s)) is not None:
+                checkpoints[s] = sd
     return TrainResult(
         model=model,
         test_accuracy=acc,

@@ -24,6 +24,7 @@ import torch
 from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
+from datadiet.experiments.training import RunDirCheckpointer, dataset_key
 from datadiet.models import build_model
 from datadiet.runs import (
     RunDir,
@@ -35,47 +36,18 @@ from datadiet.runs import (
     read_json,
     runtime_info,
 )
-from datadiet.scores.basic import el2n, input_norm, logit_margin, loss, margin, random_scores
+from datadiet.scores.basic import input_norm, random_scores
 from datadiet.scores.dynamics import AUMHook, ForgettingHook
-from datadiet.scores.grand import grand
+from datadiet.scores.methods import BASELINES, DYNAMIC_METHODS, METHODS, MODEL_METHODS, scored_at, seed_agreement
 from datadiet.selection import noisy_recall
 from datadiet.training import TrainConfig, train
-from datadiet.training.managed import dataset_key
 from datadiet.validation import check_choice, check_positive_int, seeds_from
 
-MODEL_METHODS = {"el2n": el2n, "grand": grand, "loss": loss, "margin": margin, "logit-margin": logit_margin}
-DYNAMIC_METHODS = ("forgetting", "aum")  # statistics of a training run, counted by batch hooks
-BASELINES = ("input-norm", "random")  # need no training
-METHODS = (*MODEL_METHODS, *DYNAMIC_METHODS, *BASELINES)
 SCORE_SEED_OFFSET = 10_000  # scoring runs use seeds 10000+s, apart from the evaluation runs' seeds
 # Cache file tags of methods whose definition changed (a cached file under the old name is never read).
 _CACHE_TAG = {"margin": "margin-prob"}
 
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
-
-
-def parse_method(spec: str, *, score_epoch: int = DEFAULT_SCORE_EPOCH) -> tuple[str, int | None]:
-    """``METHOD`` or ``METHOD@T`` -> (method, epoch). Without ``@T`` a model-based method scores at
-    ``score_epoch`` and a dynamic one (forgetting, AUM) gets None: counted over the whole schedule."""
-    name, sep, epoch = str(spec).partition("@")
-    check_choice("method", name, METHODS)
-    if not sep:
-        return name, (None if name in DYNAMIC_METHODS else score_epoch)
-    try:
-        return name, int(epoch)
-    except ValueError:
-        raise DataDietError(f"method {spec!r}: the epoch after @ must be an integer, got {epoch!r}") from None
-
-
-def scored_at(method: str, epoch: int, schedule_epochs: int) -> str:
-    """Plain words for when a method's scores were taken, for tables and titles."""
-    if method in BASELINES:
-        return "no training"
-    if method in DYNAMIC_METHODS:
-        if epoch >= schedule_epochs:
-            return f"counted over all {schedule_epochs} epochs"
-        return f"counted over epochs 0-{epoch} of {schedule_epochs}"
-    return "at initialisation" if epoch == 0 else f"epoch {epoch} of {schedule_epochs}"
 
 
 @dataclass(frozen=True)
@@ -129,36 +101,6 @@ class ScoreResult:
         return self.table["score"].to_numpy()
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rho; for a constant column: 1 if the columns are equal, else 0 (no shared ranking)."""
-    from scipy.stats import spearmanr
-
-    if np.array_equal(a, b):
-        return 1.0
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return float(spearmanr(a, b).statistic)
-
-
-def seed_agreement(per_seed: np.ndarray) -> dict:
-    """How well independent seeds agree on the ranking (how many seeds suffice).
-
-    * ``pairwise``: the mean Spearman rho over all pairs of seeds: about 0 for independent random
-      scores, 1 for identical seeds;
-    * ``leave_one_out``: per seed, rho between that seed and the mean of the *other* seeds (a seed
-      is never compared with an average that contains itself).
-
-    Both are NaN with a single seed (nothing to agree with).
-    """
-    per_seed = np.asarray(per_seed, dtype=np.float64)
-    k = per_seed.shape[1]
-    if k < 2:
-        return {"pairwise": float("nan"), "leave_one_out": [float("nan")] * k}
-    pairs = [_spearman(per_seed[:, i], per_seed[:, j]) for i in range(k) for j in range(i + 1, k)]
-    loo = [_spearman(per_seed[:, i], np.delete(per_seed, i, axis=1).mean(axis=1)) for i in range(k)]
-    return {"pairwise": float(np.mean(pairs)), "leave_one_out": loo}
-
-
 def _load_npy(path: Path, n: int) -> np.ndarray | None:
     if not path.exists():
         return None
@@ -171,9 +113,14 @@ def _load_npy(path: Path, n: int) -> np.ndarray | None:
 
 def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, progress) -> tuple[np.ndarray, dict]:
     """Scores of one seed (cached in its run directory) and the compute it cost."""
-    n = dataset.num_train
     tcfg = config.seed_config(seed)
     rd = RunDir(out, "ckpt", {"dataset": dataset_key(dataset), "train": tcfg, "epoch": config.epoch}).create()
+    with rd.lock():  # one process at a time trains or scores in this directory
+        return _seed_unit_locked(rd, dataset, config, tcfg, progress)
+
+
+def _seed_unit_locked(rd: RunDir, dataset: Dataset, config: ScoreConfig, tcfg: TrainConfig, progress):
+    n = dataset.num_train
     cost_path = rd.file("cost.json")
     cost = read_json(cost_path) if cost_path.exists() else {}
     tag = _CACHE_TAG.get(config.method, config.method)
@@ -199,7 +146,9 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
             res_steps, res_examples, res_seconds = 0, 0, 0.0
         else:
             # stop_at is absolute: a run resumed after a kill stops at epoch t, not t past the resume
-            res = train(dataset, tcfg, hooks=hooks, run_dir=rd.path, stop_at=steps, progress=progress)
+            res = train(
+                dataset, tcfg, hooks=hooks, checkpointer=RunDirCheckpointer(rd.path), stop_at=steps, progress=progress
+            )
             model, res_steps, res_examples, res_seconds = res.model, res.steps, res.examples_seen, res.seconds
         buf = io.BytesIO()
         np.savez(buf, forgetting=hooks[0].scores(), aum=hooks[1].scores())
@@ -213,7 +162,7 @@ def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, prog
             "runtime": runtime_info(),
         }
         atomic_write_json(cost_path, cost)
-        rd.file("state.pt").unlink(missing_ok=True)
+        RunDirCheckpointer(rd.path).clear_state()
     t0 = time.perf_counter()
     if config.method in DYNAMIC_METHODS:
         with np.load(rd.file("dynamics.npz")) as z:
