@@ -159,7 +159,6 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
         target_column="equal steps (the paper's comparison)",
     ),
     "fashion-mnist-epochs": partial(table_block, folder="results/fashion-mnist-epochs"),
-    "fashion-mnist-epochs-2seeds": partial(table_block, folder="results/fashion-mnist-epochs-2seeds"),
     "fashion-mnist-steps": partial(table_block, folder="results/fashion-mnist-steps"),
     "digits-label-noise": partial(label_noise_block, folder="results/digits-label-noise"),
 }
