@@ -27,7 +27,7 @@ data:
 	else echo "warning: no apt-get; put the Fashion-MNIST IDX files in a folder and set DATADIET_DATA"; fi
 
 # The data diet on Fashion-MNIST, 3 training seeds per cell; reproduces results/fashion-mnist-epochs
-# (its measured time is in README.md).
+# (36 minutes from an empty runs/ on 2 idle cores; see README.md, Speed).
 run: $(STAMP) data
 	$(VENV)/bin/datadiet sweep fashion-mnist --model cnn --epochs 8 \
 	  --methods random,input-norm,el2n,grand,grand@0 --fractions 0,0.3,0.5,0.7 \
