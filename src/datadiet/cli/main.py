@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from datadiet.cli.common import emit_json, progress_bar, stdout
-from datadiet.defaults import DEFAULT_SCORE_EPOCH
+from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 
 # typer vendors click in new releases and re-exports it in old ones: find its exception classes
@@ -194,7 +194,7 @@ def score(
     ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
     results = {}
     with multi_progress(quiet=False) as new_bar:
-        for spec, cfg in zip(specs, configs):
+        for cfg in configs:
             r = score_dataset(ds, cfg, out=out, progress=new_bar)
             entry = {
                 "scores": str(r.path),
@@ -208,9 +208,9 @@ def score(
                 entry.update(score_figures(ds, r))
             if "noisy_recall_top10" in r.summary:
                 entry["noisy_recall_top10"] = r.summary["noisy_recall_top10"]
-            results[spec.partition("@")[0]] = entry
+            results[cfg.method] = entry
     summary = {
-        "scores": results[parsed[0][0]]["scores"],
+        "scores": results[configs[0].method]["scores"],
         "methods": results,
         "dataset": ds.name,
         "epoch": epoch,
@@ -245,7 +245,7 @@ def prune(
     hard_cutoff: Annotated[
         float, typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples to drop")
     ] = 0.0,
-    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = 50,
+    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = DEFAULT_CCS_BINS,
     seed: Annotated[int, typer.Option("--seed", help="seed for random and ccs")] = 0,
     dataset: Annotated[
         Optional[str],
@@ -373,7 +373,7 @@ def sweep(
         float,
         typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples dropped first (likely mislabeled)"),
     ] = 0.0,
-    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = 50,
+    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = DEFAULT_CCS_BINS,
     model: ModelOpt = "cnn",
     batch_size: BatchOpt = 128,
     lr: LrOpt = 0.05,

@@ -97,10 +97,10 @@ def _train_locked(rd: RunDir, dataset: Dataset, config: TrainConfig, subset, pro
         out_ = read_json(result_path)
         out_["resumed"] = "finished earlier"
         return out_
-    resumed = rd.file("state.pt").exists()
+    ck = RunDirCheckpointer(rd.path)
+    resumed = ck.state_path.exists()
     if subset is not None and not rd.file("subset.npy").exists():
         atomic_save_npy(rd.file("subset.npy"), np.sort(np.asarray(subset, dtype=np.int64)))  # which examples
-    ck = RunDirCheckpointer(rd.path)
     res = train(dataset, config, subset=subset, checkpointer=ck, progress=progress)
     summary = res.summary(dataset.class_names)
     summary["run_dir"] = str(rd.path)

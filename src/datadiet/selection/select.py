@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from datadiet.defaults import DEFAULT_CCS_BINS
 from datadiet.errors import DataDietError
 from datadiet.validation import (
     check_choice,
@@ -61,7 +62,7 @@ def select(
     labels=None,
     balanced: bool = False,
     seed: int = 0,
-    bins: int = 50,
+    bins: int = DEFAULT_CCS_BINS,
     hard_cutoff: float = 0.0,
 ) -> np.ndarray:
     """Indices of the examples to keep, sorted ascending, unique, int64.

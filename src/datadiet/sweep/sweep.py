@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from datadiet.data.dataset import Dataset
-from datadiet.defaults import DEFAULT_SCORE_EPOCH
+from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 from datadiet.experiments.scoring import ProgressFactory, ScoreConfig, score_dataset
 from datadiet.experiments.training import dataset_key, train_in_run_dir
@@ -50,7 +50,7 @@ class SweepConfig:
     offset: float = 0.0
     balanced: bool = False
     hard_cutoff: float = 0.0
-    bins: int = 50
+    bins: int = DEFAULT_CCS_BINS
 
     def __post_init__(self):
         if not self.methods:
