@@ -1,5 +1,5 @@
 # Quick start:  make run   (the main job)     make test   (the test suite)
-# Both set everything up on a fresh machine: .venv with torch 2.13.0 (CPU) and datadiet, and
+# Both set everything up on a fresh machine: .venv with torch 2.13.0 (CPU) and datadiet (with Ray), and
 # Debian's dataset-fashion-mnist when apt is there and the data is missing.
 PYTHON ?= python3
 VENV   := .venv
@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
 data:

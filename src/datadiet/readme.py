@@ -6,7 +6,7 @@
 A block is the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; :data:`BLOCKS`
 says what each NAME is made from. Numbers come from ``results.parquet`` (+ ``summary.json`` when
 the folder has one; without it the budget comes from the ``budget`` column and the schedule is
-"schedule unknown"), formatted by :mod:`datadiet.sweep.report`, so the README and every
+"schedule unknown"), formatted by :mod:`datadiet.experiments.report`, so the README and every
 ``report.md`` say the same thing.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from datadiet.errors import DataDietError
-from datadiet.sweep.report import (
+from datadiet.experiments.report import (
     accuracy_cells,
     accuracy_markdown,
     describe_setup,

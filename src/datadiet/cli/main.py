@@ -38,9 +38,37 @@ WidthOpt = Annotated[float, typer.Option("--width", help="width multiplier of th
 
 
 def _dataset(name, data_dir, label_noise, noise_seed, samples):
-    from datadiet.data import load_dataset
+    """The dataset's spec, resolved (loaded once here: bad names and options fail before any work)."""
+    from datadiet.experiments import DatasetSpec
 
-    return load_dataset(name, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
+    return DatasetSpec(
+        name, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples
+    ).resolve()
+
+
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="inprocess (default) or ray: run the jobs as Ray tasks")]
+AddressOpt = Annotated[
+    Optional[str],
+    typer.Option("--address", help="ray: an existing cluster (HOST:PORT or auto); default: a local instance"),
+]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="ray: jobs run at once (default: the CPU cores)")]
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option("--threads", help="torch threads per job (default: in-process unchanged; ray: cores / workers)"),
+]
+
+
+def _executor(executor, address, workers, threads):
+    from datadiet.experiments import make_executor
+
+    return make_executor(executor, address=address, workers=workers, threads=threads)
+
+
+def _device(device):
+    from datadiet.training.device import resolve_device
+
+    return resolve_device(device)
 
 
 def _list(key: str, registry: dict, json_: bool) -> None:
@@ -71,11 +99,8 @@ def models(json_: JsonOpt = False):
 
 
 def _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay):
-    from datadiet.models import MODELS
     from datadiet.training import TrainConfig
-    from datadiet.validation import check_choice
 
-    check_choice("model", model, MODELS)
     cfg = TrainConfig(
         model=model,
         width=width,
@@ -124,15 +149,17 @@ def train(
     label_noise: NoiseOpt = 0.0,
     noise_seed: NoiseSeedOpt = 0,
     samples: SamplesOpt = None,
+    device: DeviceOpt = "auto",
     json_: JsonOpt = False,
 ):
     """Train a model on a dataset and report test accuracy overall and per class."""
     from datadiet.experiments import train_in_run_dir
 
     cfg = _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay)
+    dev = _device(device)
     ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
     with progress_bar(f"train {model} on {ds.name}") as cb:
-        summary = train_in_run_dir(ds, cfg, out, progress=cb)
+        summary = train_in_run_dir(ds, cfg, out, progress=cb, device=dev)
     if json_:
         emit_json(summary)
         return
@@ -177,11 +204,17 @@ def score(
     label_noise: NoiseOpt = 0.0,
     noise_seed: NoiseSeedOpt = 0,
     samples: SamplesOpt = None,
+    device: DeviceOpt = "auto",
+    executor: ExecutorOpt = "inprocess",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     json_: JsonOpt = False,
 ):
     """Score every training example, averaged over independent initialisations (higher = harder)."""
     from datadiet.cli.common import multi_progress
-    from datadiet.experiments import ScoreConfig, score_dataset
+    from datadiet.experiments import ScoreConfig
+    from datadiet.experiments.scoring import score_methods
     from datadiet.scores import parse_method
     from datadiet.validation import parse_list
 
@@ -191,28 +224,29 @@ def score(
     configs = [
         ScoreConfig(method=m, epoch=t, seeds=tuple(range(seeds)) if seeds > 0 else (), train=tcfg) for m, t in parsed
     ]
-    ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    dev = _device(device)
+    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    with multi_progress(quiet=False) as new_bar, _executor(executor, address, workers, threads) as ex:
+        scored = score_methods(spec, configs, out=out, progress=new_bar, executor=ex, device=dev)
     results = {}
-    with multi_progress(quiet=False) as new_bar:
-        for cfg in configs:
-            r = score_dataset(ds, cfg, out=out, progress=new_bar)
-            entry = {
-                "scores": str(r.path),
-                "scored_at": cfg.scored_at,
-                "seed_agreement": r.seed_agreement,
-                "cost": r.cost,
-            }
-            if figures:
-                from datadiet.plots.score_figures import score_figures
+    for cfg, r in zip(configs, scored):
+        entry = {
+            "scores": str(r.path),
+            "scored_at": cfg.scored_at,
+            "seed_agreement": r.seed_agreement,
+            "cost": r.cost,
+        }
+        if figures:
+            from datadiet.plots.score_figures import score_figures
 
-                entry.update(score_figures(ds, r))
-            if "noisy_recall_top10" in r.summary:
-                entry["noisy_recall_top10"] = r.summary["noisy_recall_top10"]
-            results[cfg.method] = entry
+            entry.update(score_figures(spec.load(), r))
+        if "noisy_recall_top10" in r.summary:
+            entry["noisy_recall_top10"] = r.summary["noisy_recall_top10"]
+        results[cfg.method] = entry
     summary = {
         "scores": results[configs[0].method]["scores"],
         "methods": results,
-        "dataset": ds.name,
+        "dataset": spec.name,
         "epoch": epoch,
         "seeds": seeds,
     }
@@ -259,71 +293,25 @@ def prune(
     json_: JsonOpt = False,
 ):
     """Keep a fraction of the training set by score; report what was kept per class and the storage saved."""
-    from pathlib import Path
+    from datadiet.experiments.prune import prune as prune_table
 
-    import numpy as np
-
-    from datadiet.experiments import read_score_table
-    from datadiet.runs import atomic_save_npy, atomic_write_bytes, read_json
-    from datadiet.selection import kept_per_class, select, storage_report
-    from datadiet.validation import check_fraction
-
-    keep = check_fraction("keep", keep)
-    out_path = Path(out)
-    if out_path.suffix not in (".npy", ".txt"):
-        raise DataDietError(f"out must end in .npy or .txt, got {out!r}")
-    if export is not None and not export.endswith(".npz"):
-        raise DataDietError(f"export must end in .npz, got {export!r}")
-    summary_path = Path(scores).parent / "summary.json"
-    if dataset is None and summary_path.exists():
-        dataset = read_json(summary_path).get("dataset", {}).get("name")
-    ds = None
-    if dataset is not None:
-        ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
-    elif export is not None:
-        raise DataDietError("export needs --dataset (the table has no summary.json naming its dataset)")
-    table = read_score_table(scores, dataset=ds)
-    labels = table["label"].to_numpy()
-    kwargs = {}
-    if strategy == "window":
-        kwargs["offset"] = offset
-    if strategy == "ccs":
-        kwargs.update(hard_cutoff=hard_cutoff, bins=bins)
-    idx = select(
-        table["score"].to_numpy(), keep=keep, strategy=strategy, labels=labels, balanced=balanced, seed=seed, **kwargs
+    result = prune_table(
+        scores,
+        keep=keep,
+        out=out,
+        strategy=strategy,
+        offset=offset,
+        balanced=balanced,
+        hard_cutoff=hard_cutoff,
+        bins=bins,
+        seed=seed,
+        dataset=dataset,
+        data_dir=data_dir,
+        label_noise=label_noise,
+        noise_seed=noise_seed,
+        samples=samples,
+        export=export,
     )
-    names = list(ds.class_names) if ds is not None else None
-    per_class = kept_per_class(idx, labels, names)
-    bpe = ds.bytes_per_example if ds is not None else 0
-    storage = storage_report(idx, len(table), bpe)
-    if out_path.suffix == ".npy":
-        atomic_save_npy(out_path, idx)
-    else:
-        atomic_write_bytes(out_path, ("\n".join(map(str, idx.tolist())) + "\n").encode())
-    if export is not None:
-        import io
-
-        x = ds.denormalise(ds.x_train[idx]).numpy()
-        buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            x_train=x,
-            y_train=ds.y_train[idx].numpy(),
-            x_test=ds.denormalise(ds.x_test).numpy(),
-            y_test=ds.y_test.numpy(),
-            kept_index=idx,
-            class_names=np.array(ds.class_names),
-        )
-        atomic_write_bytes(export, buf.getvalue())
-    result = {
-        "indices": str(out_path),
-        "kept": int(idx.size),
-        "total": len(table),
-        "strategy": strategy,
-        "per_class": per_class.to_dict(orient="records"),
-        "storage": storage,
-        "export": export,
-    }
     if json_:
         emit_json(result)
         return
@@ -331,11 +319,12 @@ def prune(
     for r in result["per_class"]:
         t.add_row(str(r["name"]), str(r["total"]), str(r["kept"]), f"{100 * r['kept_fraction']:.1f}")
     stdout.print(t)
-    stdout.print(f"kept {idx.size} of {len(table)} examples ({strategy}) -> {out_path}")
-    if bpe:
+    stdout.print(f"kept {result['kept']} of {result['total']} examples ({strategy}) -> {result['indices']}")
+    if result["bytes_per_example"]:
+        storage = result["storage"]
         stdout.print(
             f"storage: {storage['bytes_kept'] / 1e6:.2f} MB kept, {storage['bytes_saved'] / 1e6:.2f} MB saved "
-            f"({bpe} bytes per raw example)"
+            f"({result['bytes_per_example']} bytes per raw example)"
         )
 
 
@@ -386,13 +375,19 @@ def sweep(
     label_noise: NoiseOpt = 0.0,
     noise_seed: NoiseSeedOpt = 0,
     samples: SamplesOpt = None,
+    device: DeviceOpt = "auto",
+    executor: ExecutorOpt = "inprocess",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     json_: JsonOpt = False,
 ):
     """Score, prune to each fraction, train on each subset, compare against random pruning."""
     import shlex
 
     from datadiet.cli.common import multi_progress
-    from datadiet.sweep import SweepConfig, run_sweep, write_report
+    from datadiet.experiments import SweepConfig, run_sweep
+    from datadiet.experiments.report import write_report
     from datadiet.validation import parse_list
 
     fr = []
@@ -416,41 +411,27 @@ def sweep(
         hard_cutoff=hard_cutoff,
         bins=bins,
     )
-    ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    dev = _device(device)
+    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
     command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with multi_progress() as new_bar:
-        res = run_sweep(ds, cfg, out=out, progress=new_bar, command=command)
+    with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
+        res = run_sweep(spec, cfg, out=out, progress=new_bar, command=command, executor=ex, device=dev)
     report = write_report(res.path)
     from datadiet.plots import accuracy_table
 
     table = accuracy_table(res.results)
-    summary = {
-        "results": str(res.results_path),
-        "plot": res.figures["accuracy"],
-        "figures": res.figures,
-        "full_data_accuracy": float(res.results.loc[res.results["fraction"] == 0, "test_accuracy"].mean())
-        if (res.results["fraction"] == 0).any()
-        else None,
-        "report": str(report),
-        "run_dir": str(res.path),
-        "accuracy": {
-            m: {str(f): float(v) for f, v in row.items()}
-            for m, row in (
-                res.results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction")
-            ).iterrows()
-        },
-    }
+    summary = {**res.overview(), "report": str(report)}
     if json_:
         emit_json(summary)
         return
-    full = res.results.loc[res.results["fraction"] == 0, "test_accuracy"]
+    full = res.full_data_accuracy()
     stdout.print(
-        f"test accuracy (%) by fraction pruned, {ds.name}, {model}, budget {budget} "
+        f"test accuracy (%) by fraction pruned, {spec.name}, {model}, budget {budget} "
         f"(mean over {seeds} seed(s); column 0.0 is full-data training):"
     )
     stdout.print(table.to_string())
-    if len(full):
-        stdout.print(f"full-data test accuracy: {full.mean():.4f}")
+    if full is not None:
+        stdout.print(f"full-data test accuracy: {full:.4f}")
     stdout.print(f"figure: {res.figures['accuracy']}")
     stdout.print(f"report: {report}")
 
@@ -464,8 +445,7 @@ def report(
     json_: JsonOpt = False,
 ):
     """Draw the figures again and write RUN_DIR/report.md: accuracy table, figures, per-class effects, compute."""
-    from datadiet.sweep import write_report
-    from datadiet.sweep.report import accuracy_markdown, load_sweep
+    from datadiet.experiments.report import accuracy_markdown, load_sweep, write_report
 
     path = write_report(run_dir, redraw=True)
     if markdown:  # plain text, not through rich: it must paste into a README unchanged

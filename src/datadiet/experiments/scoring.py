@@ -1,21 +1,21 @@
 """Scoring runs: K independent initialisations trained t epochs, scored at t, averaged over K.
 
-Each seed is an independent unit of work with its own run directory
-``OUT/ckpt_<hash>`` (dataset fingerprint, training config with that seed's seeds, epoch t). One
-training run per (seed, t) serves every method: it saves the model at epoch t (for EL2N, GraNd,
-loss, margin) and the forgetting and AUM counts gathered by batch hooks on the way. Scores per
-method are cached beside the checkpoint, so re-running, or scoring another method, redoes nothing.
-The aggregate lives in ``OUT/score_<hash>/scores.parquet``: one row per training example with
-``index, label, score`` (mean over seeds), ``score_std`` and ``seed_<s>`` (each seed's raw scores).
+Two kinds of job. A :class:`CheckpointJob` is one seed's training run to epoch t, with its own run
+directory ``OUT/ckpt_<hash>`` (dataset fingerprint, training config with that seed's seeds, epoch
+t); it serves every method: it saves the model at epoch t (for EL2N, GraNd, loss, margin) and the
+forgetting and AUM counts gathered by batch hooks on the way. A :class:`ScoreJob` (``OUT/score_<hash>``)
+scores one method from its seeds' checkpoints and writes ``scores.parquet``: one row per training
+example with ``index, label, score`` (mean over seeds), ``score_std`` and ``seed_<s>`` (each seed's
+raw scores). Re-running, or scoring another method at the same epoch, retrains nothing.
 """
 
 from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,8 @@ import torch
 from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
-from datadiet.experiments.training import RunDirCheckpointer, dataset_key
+from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, run_jobs
+from datadiet.experiments.training import RunDirCheckpointer
 from datadiet.models import build_model
 from datadiet.runs import (
     RunDir,
@@ -44,10 +45,6 @@ from datadiet.training import TrainConfig, train
 from datadiet.validation import check_choice, check_positive_int, seeds_from
 
 SCORE_SEED_OFFSET = 10_000  # scoring runs use seeds 10000+s, apart from the evaluation runs' seeds
-# Cache file tags of methods whose definition changed (a cached file under the old name is never read).
-_CACHE_TAG = {"margin": "margin-prob"}
-
-ProgressFactory = Callable[[str], Callable[[int, int], None]]
 
 
 @dataclass(frozen=True)
@@ -111,74 +108,215 @@ def _load_npy(path: Path, n: int) -> np.ndarray | None:
     return a if a.shape == (n,) else None
 
 
-def _seed_unit(dataset: Dataset, config: ScoreConfig, seed: int, out: Path, progress) -> tuple[np.ndarray, dict]:
-    """Scores of one seed (cached in its run directory) and the compute it cost."""
-    tcfg = config.seed_config(seed)
-    rd = RunDir(out, "ckpt", {"dataset": dataset_key(dataset), "train": tcfg, "epoch": config.epoch}).create()
-    with rd.lock():  # one process at a time trains or scores in this directory
-        return _seed_unit_locked(rd, dataset, config, tcfg, progress)
+@dataclass(frozen=True)
+class CheckpointJob(Job):
+    """One scoring seed's training run, stopped at epoch ``epoch``: ``model.pt`` (the model at epoch t)
+    and ``dynamics.npz`` (forgetting and AUM counted on the way), ``cost.json`` last.
 
+    Keyed by dataset, training config (with this seed's seeds) and epoch, not by method: every
+    method scored at epoch t from this seed shares it. ``stop_at`` is absolute, so a run resumed
+    after a kill stops at epoch t, not t epochs past the resume.
+    """
 
-def _seed_unit_locked(rd: RunDir, dataset: Dataset, config: ScoreConfig, tcfg: TrainConfig, progress):
-    n = dataset.num_train
-    cost_path = rd.file("cost.json")
-    cost = read_json(cost_path) if cost_path.exists() else {}
-    tag = _CACHE_TAG.get(config.method, config.method)
+    data: DatasetSpec
+    train: TrainConfig
+    epoch: int
+    kind: ClassVar[str] = "ckpt"
+    marker: ClassVar[str] = "cost.json"
 
-    def seed_cost(cost: dict) -> dict:
-        return {
-            "train_examples": cost["train_examples"],
-            "train_seconds": cost["train_seconds"],
-            **cost["methods"][tag],
-        }
+    def config(self) -> dict:
+        return {"dataset": self.data.key(), "train": self.train, "epoch": self.epoch}
 
-    cached = _load_npy(rd.file(f"scores_{tag}.npy"), n)
-    if cached is not None and tag in cost.get("methods", {}):
-        return cached, seed_cost(cost)
-    model_path = rd.file("model.pt")
-    if not model_path.exists() or not rd.file("dynamics.npz").exists():
+    def describe(self) -> str:
+        return f"scoring run seed {self.train.init_seed - SCORE_SEED_OFFSET}: train to epoch {self.epoch}"
+
+    def run(self, rd: RunDir, ctx: Context) -> dict:
+        dataset = self.data.load()
+        n = dataset.num_train
+        tcfg = self.train
         hooks = [ForgettingHook(n), AUMHook(n)]
-        steps = config.epoch * tcfg.steps_per_epoch(n)
+        steps = self.epoch * tcfg.steps_per_epoch(n)
         if steps == 0:
             model = build_model(
                 tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed
             )
             res_steps, res_examples, res_seconds = 0, 0, 0.0
         else:
-            # stop_at is absolute: a run resumed after a kill stops at epoch t, not t past the resume
             res = train(
-                dataset, tcfg, hooks=hooks, checkpointer=RunDirCheckpointer(rd.path), stop_at=steps, progress=progress
+                dataset,
+                tcfg,
+                hooks=hooks,
+                checkpointer=RunDirCheckpointer(rd.path),
+                stop_at=steps,
+                progress=ctx.bar(self.describe()),
+                device=ctx.device,
             )
             model, res_steps, res_examples, res_seconds = res.model, res.steps, res.examples_seen, res.seconds
         buf = io.BytesIO()
         np.savez(buf, forgetting=hooks[0].scores(), aum=hooks[1].scores())
         atomic_write_bytes(rd.file("dynamics.npz"), buf.getvalue())
-        atomic_torch_save(model_path, model.state_dict())
-        cost = {
+        atomic_torch_save(rd.file("model.pt"), {k: v.cpu() for k, v in model.state_dict().items()})
+        return {
             "train_steps": res_steps,
             "train_examples": res_examples,
             "train_seconds": res_seconds,
-            "methods": {},
-            "runtime": runtime_info(),
+            "runtime": {**runtime_info(), "device": ctx.device},
         }
-        atomic_write_json(cost_path, cost)
+
+    def cleanup(self, rd: RunDir) -> None:
         RunDirCheckpointer(rd.path).clear_state()
-    t0 = time.perf_counter()
-    if config.method in DYNAMIC_METHODS:
-        with np.load(rd.file("dynamics.npz")) as z:
-            scores = np.asarray(z[config.method], dtype=np.float64)
-        score_examples = 0
-    else:
+
+    def model(self, out: str | Path, dataset: Dataset):
+        tcfg = self.train
         model = build_model(tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed)
-        model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
-        scores = MODEL_METHODS[config.method](model, dataset.x_train, dataset.y_train)
-        score_examples = n
-    atomic_save_npy(rd.file(f"scores_{tag}.npy"), scores)
-    method_cost = {"score_examples": score_examples, "score_seconds": time.perf_counter() - t0}
-    cost = read_json(cost_path)
-    cost["methods"][tag] = method_cost
-    atomic_write_json(cost_path, cost)
-    return scores, seed_cost(cost)
+        path = self.path(out) / "model.pt"
+        try:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except FileNotFoundError:
+            raise DataDietError(f"scoring run {self.key()} has not run yet (no {path})") from None
+        return model
+
+    def dynamics(self, out: str | Path, method: str) -> np.ndarray:
+        with np.load(self.path(out) / "dynamics.npz") as z:
+            return np.asarray(z[method], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ScoreJob(Job):
+    """Score every training example by ``config.method`` at ``config.epoch``, averaged over its seeds.
+
+    Depends on one :class:`CheckpointJob` per seed (none for ``random`` and ``input-norm``). Each
+    seed's scores are kept in the run directory as they finish (``seed_<s>.npy``), so a killed job
+    redoes only unfinished seeds; ``scores.parquet`` and ``summary.json`` (last) close it.
+    """
+
+    data: DatasetSpec
+    score: ScoreConfig
+    kind: ClassVar[str] = "score"
+    marker: ClassVar[str] = "summary.json"
+
+    def config(self) -> dict:
+        return {"dataset": self.data.key(), "score": self.score}
+
+    @property
+    def label(self) -> str:
+        c = self.score
+        return c.method if c.method in BASELINES else f"{c.method}@{c.epoch}"
+
+    def describe(self) -> str:
+        return f"score {self.label} over {len(self.score.seeds)} seed(s)"
+
+    def checkpoint(self, seed: int) -> CheckpointJob:
+        return CheckpointJob(self.data, self.score.seed_config(seed), self.score.epoch)
+
+    def deps(self) -> tuple[Job, ...]:
+        if self.score.method in BASELINES:
+            return ()
+        return tuple(self.checkpoint(s) for s in self.score.seeds)
+
+    def table_path(self, out: str | Path) -> Path:
+        return self.path(out) / "scores.parquet"
+
+    def _seed_scores(self, rd: RunDir, ctx: Context, dataset: Dataset, seed: int) -> tuple[np.ndarray, dict]:
+        n = dataset.num_train
+        method = self.score.method
+        cached = _load_npy(rd.file(f"seed_{seed}.npy"), n)
+        cost_path = rd.file(f"seed_{seed}.json")
+        if cached is not None and cost_path.exists():
+            return cached, read_json(cost_path)
+        t0 = time.perf_counter()
+        cost = {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0}
+        scores = _SEED_SCORERS[method](self, ctx, rd, dataset, seed, cost)
+        cost["score_seconds"] = 0.0 if not cost["score_examples"] else time.perf_counter() - t0
+        atomic_save_npy(rd.file(f"seed_{seed}.npy"), scores)
+        atomic_write_json(cost_path, cost)
+        return scores, cost
+
+    def run(self, rd: RunDir, ctx: Context) -> dict:
+        config = self.score
+        dataset = self.data.load()
+        n = dataset.num_train
+        per_seed = np.empty((n, len(config.seeds)))
+        cost = {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0}
+        for k, s in enumerate(config.seeds):
+            per_seed[:, k], c = self._seed_scores(rd, ctx, dataset, s)
+            for key in cost:
+                cost[key] += c[key]
+        if not np.isfinite(per_seed).all():
+            raise DataDietError(f"{config.method} produced non-finite scores (did training diverge? try a lower --lr)")
+        table = score_table(dataset, per_seed, config.seeds)
+        agreement = seed_agreement(per_seed)
+        atomic_write_parquet(rd.file("scores.parquet"), table)
+        summary = {
+            "method": config.method,
+            "epoch": config.epoch,
+            "seeds": list(config.seeds),
+            "scored_at": config.scored_at,
+            "seed_agreement": agreement,
+            "cost": cost,
+            "dataset": self.data.key(),
+            "num_examples": n,
+            "runtime": {**runtime_info(), "device": ctx.device},
+        }
+        if dataset.noisy is not None:  # how many corrupted labels the top-scored 10% catches
+            summary["noisy_recall_top10"] = noisy_recall(table["score"].to_numpy(), dataset.noisy, top=0.1)
+        return summary
+
+    def load(self, out: str | Path) -> ScoreResult:
+        """The result of this (finished) job."""
+        summary = self.result(out)
+        path = self.table_path(out)
+        table = read_score_table(path)
+        seeds = self.score.seeds
+        per_seed = table[[f"seed_{s}" for s in seeds]].to_numpy() if seeds else np.empty((len(table), 0))
+        return ScoreResult(
+            config=self.score,
+            table=table,
+            per_seed=per_seed,
+            seed_agreement=summary["seed_agreement"],
+            cost=summary["cost"],
+            path=path,
+            summary=summary,
+        )
+
+
+def _random(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed: int, cost: dict) -> np.ndarray:
+    return random_scores(dataset.num_train, seed=seed)
+
+
+def _input_norm(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed: int, cost: dict) -> np.ndarray:
+    first = job.score.seeds[0]
+    if seed != first:  # the same for every seed: computed (and costed) once
+        return job._seed_scores(rd, ctx, dataset, first)[0]
+    cost["score_examples"] = dataset.num_train
+    return input_norm(dataset.x_train)
+
+
+def _trained(job: ScoreJob, ctx: Context, seed: int, cost: dict) -> CheckpointJob:
+    ck = job.checkpoint(seed)
+    trained = ck.result(ctx.out)
+    cost.update(train_examples=trained["train_examples"], train_seconds=trained["train_seconds"])
+    return ck
+
+
+def _dynamic(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed: int, cost: dict) -> np.ndarray:
+    return _trained(job, ctx, seed, cost).dynamics(ctx.out, job.score.method)
+
+
+def _model_based(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed: int, cost: dict) -> np.ndarray:
+    model = _trained(job, ctx, seed, cost).model(ctx.out, dataset).to(ctx.device)
+    cost["score_examples"] = dataset.num_train
+    return MODEL_METHODS[job.score.method](model, dataset.x_train, dataset.y_train)
+
+
+# method -> how one seed's scores are computed (and what they cost)
+_SEED_SCORERS = {
+    "random": _random,
+    "input-norm": _input_norm,
+    **dict.fromkeys(DYNAMIC_METHODS, _dynamic),
+    **dict.fromkeys(MODEL_METHODS, _model_based),
+}
+assert set(_SEED_SCORERS) == set(METHODS)
 
 
 def score_table(dataset: Dataset, per_seed: np.ndarray, seeds) -> pd.DataFrame:
@@ -200,59 +338,37 @@ def score_table(dataset: Dataset, per_seed: np.ndarray, seeds) -> pd.DataFrame:
 
 
 def score_dataset(
-    dataset: Dataset,
+    dataset: Dataset | DatasetSpec,
     config: ScoreConfig,
     *,
     out: str | Path,
     progress: ProgressFactory | None = None,
+    executor=None,
+    device: str = "cpu",
 ) -> ScoreResult:
-    """Run (or load) a scoring run; writes ``OUT/score_<hash>/scores.parquet`` and ``summary.json``."""
-    out = Path(out)
-    rd = RunDir(out, "score", {"dataset": dataset_key(dataset), "score": config}).create()
-    n = dataset.num_train
-    per_seed = np.empty((n, len(config.seeds)))
-    cost = {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0}
-    for k, s in enumerate(config.seeds):
-        if config.method == "random":
-            per_seed[:, k] = random_scores(n, seed=s)
-            continue
-        if config.method == "input-norm":  # the same for every seed: computed (and costed) once
-            if k == 0:
-                t0 = time.perf_counter()
-                per_seed[:, 0] = input_norm(dataset.x_train)
-                cost["score_examples"] += n
-                cost["score_seconds"] += time.perf_counter() - t0
-            else:
-                per_seed[:, k] = per_seed[:, 0]
-            continue
-        cb = progress(f"{config.method} seed {s}: train to epoch {config.epoch}") if progress else None
-        scores, c = _seed_unit(dataset, config, s, out, cb)
-        per_seed[:, k] = scores
-        for key in cost:
-            cost[key] += c[key]
-    if not np.isfinite(per_seed).all():
-        raise DataDietError(f"{config.method} produced non-finite scores (did training diverge? try a lower --lr)")
-    table = score_table(dataset, per_seed, config.seeds)
-    agreement = seed_agreement(per_seed)
-    path = rd.file("scores.parquet")
-    atomic_write_parquet(path, table)
-    summary = {
-        "method": config.method,
-        "epoch": config.epoch,
-        "seeds": list(config.seeds),
-        "scored_at": config.scored_at,
-        "seed_agreement": agreement,
-        "cost": cost,
-        "dataset": dataset_key(dataset),
-        "num_examples": n,
-        "runtime": runtime_info(),
-    }
-    if dataset.noisy is not None:  # how many corrupted labels the top-scored 10% catches
-        summary["noisy_recall_top10"] = noisy_recall(table["score"].to_numpy(), dataset.noisy, top=0.1)
-    atomic_write_json(rd.file("summary.json"), summary)
-    return ScoreResult(
-        config=config, table=table, per_seed=per_seed, seed_agreement=agreement, cost=cost, path=path, summary=summary
-    )
+    """Run (or load) a scoring run; writes ``OUT/score_<hash>/scores.parquet`` and ``summary.json``.
+
+    The seeds' training runs are :class:`CheckpointJob` s run through ``executor`` (in-process by
+    default), then the :class:`ScoreJob` averages them.
+    """
+    return score_methods(dataset, [config], out=out, progress=progress, executor=executor, device=device)[0]
+
+
+def score_methods(
+    dataset: Dataset | DatasetSpec,
+    configs: list[ScoreConfig],
+    *,
+    out: str | Path,
+    progress: ProgressFactory | None = None,
+    executor=None,
+    device: str = "cpu",
+) -> list[ScoreResult]:
+    """:func:`score_dataset` for several methods at once: their jobs are planned together, so the
+    methods scored at one epoch share their training runs and an executor runs them side by side."""
+    spec = as_spec(dataset)
+    jobs = [ScoreJob(spec, c) for c in configs]
+    run_jobs(jobs, ctx=Context(out, device=device, progress=progress), executor=executor)
+    return [j.load(out) for j in jobs]
 
 
 def read_score_table(path: str | Path, *, dataset: Dataset | None = None) -> pd.DataFrame:

@@ -8,21 +8,17 @@ written atomically and read back with ``weights_only=True`` (no pickled code is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from datadiet.data.dataset import Dataset
 from datadiet.errors import DataDietError
-from datadiet.runs import (
-    RunDir,
-    atomic_save_npy,
-    atomic_torch_save,
-    atomic_write_json,
-    config_hash,
-    read_json,
-    runtime_info,
-)
+from datadiet.experiments.jobs import Context, DatasetSpec, Job, as_spec, run_job
+from datadiet.experiments.selection import SelectJob
+from datadiet.runs import RunDir, atomic_save_npy, atomic_torch_save, runtime_info
 from datadiet.training import TrainConfig, train
 
 
@@ -72,41 +68,71 @@ def dataset_key(dataset: Dataset) -> dict:
     return {"name": dataset.name, "fingerprint": dataset.fingerprint}
 
 
+@dataclass(frozen=True)
+class TrainJob(Job):
+    """Train ``train`` on ``data``, on the full training set or on the indices a :class:`SelectJob` kept.
+
+    Run directory ``train_<hash>`` over the dataset, the training config and the selection (``None``
+    for full data, so the full-data run of every method of a sweep is one job). Writes ``model.pt``,
+    ``subset.npy`` (the sorted kept indices) and ``result.json`` (accuracy overall and per class,
+    steps, examples seen, seconds, run metadata). An interrupted run resumes from ``state.pt``.
+    """
+
+    data: DatasetSpec
+    train: TrainConfig
+    selection: SelectJob | None = None
+    kind: ClassVar[str] = "train"
+
+    def config(self) -> dict:
+        sel = None if self.selection is None else self.selection.key()
+        return {"dataset": self.data.key(), "train": self.train, "subset": sel}
+
+    def deps(self) -> tuple[Job, ...]:
+        return () if self.selection is None else (self.selection,)
+
+    def describe(self) -> str:
+        what = "full data" if self.selection is None else self.selection.describe()
+        return f"train {self.train.model} seed {self.train.init_seed} on {what}"
+
+    def run(self, rd: RunDir, ctx: Context) -> dict:
+        dataset = self.data.load()
+        subset = None if self.selection is None else self.selection.indices(ctx.out)
+        ck = RunDirCheckpointer(rd.path)
+        resumed = ck.state_path.exists()
+        if subset is not None and not rd.file("subset.npy").exists():
+            atomic_save_npy(rd.file("subset.npy"), np.sort(subset))
+        res = train(
+            dataset, self.train, subset=subset, checkpointer=ck, progress=ctx.bar(self.describe()), device=ctx.device
+        )
+        summary = res.summary(dataset.class_names)
+        summary["run_dir"] = str(rd.path)
+        summary["runtime"] = {**runtime_info(), "device": ctx.device}
+        atomic_torch_save(rd.file("model.pt"), {k: v.cpu() for k, v in res.model.state_dict().items()})
+        summary["resumed"] = "resumed" if resumed else "new"
+        return summary
+
+    def cleanup(self, rd: RunDir) -> None:
+        RunDirCheckpointer(rd.path).clear_state()  # the result is written: the resume state is done with
+
+
 def train_in_run_dir(
-    dataset: Dataset,
+    dataset: Dataset | DatasetSpec,
     config: TrainConfig,
     out: str | Path,
     *,
     subset: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
+    device: str = "cpu",
 ) -> dict:
-    """Train once per (dataset, config, subset); returns the summary stored in ``result.json``."""
-    cfg = {
-        "dataset": dataset_key(dataset),
-        "train": config,
-        "subset": None if subset is None else config_hash(np.asarray(subset, dtype=np.int64).tolist(), 16),
-    }
-    rd = RunDir(out, "train", cfg).create()
-    with rd.lock():
-        return _train_locked(rd, dataset, config, subset, progress)
+    """Train once per (dataset, config, subset); returns the summary stored in ``result.json``.
 
-
-def _train_locked(rd: RunDir, dataset: Dataset, config: TrainConfig, subset, progress) -> dict:
-    result_path = rd.file("result.json")
-    if result_path.exists():
-        out_ = read_json(result_path)
-        out_["resumed"] = "finished earlier"
-        return out_
-    ck = RunDirCheckpointer(rd.path)
-    resumed = ck.state_path.exists()
-    if subset is not None and not rd.file("subset.npy").exists():
-        atomic_save_npy(rd.file("subset.npy"), np.sort(np.asarray(subset, dtype=np.int64)))  # which examples
-    res = train(dataset, config, subset=subset, checkpointer=ck, progress=progress)
-    summary = res.summary(dataset.class_names)
-    summary["run_dir"] = str(rd.path)
-    summary["runtime"] = runtime_info()
-    atomic_torch_save(rd.file("model.pt"), res.model.state_dict())
-    atomic_write_json(result_path, summary)
-    ck.clear_state()
-    summary["resumed"] = "resumed" if resumed else "new"
-    return summary
+    ``subset`` (explicit indices) becomes a :class:`SelectJob` of strategy ``given``: its run
+    directory holds the indices, so the training run is keyed by them.
+    """
+    spec = as_spec(dataset)
+    selection = None
+    if subset is not None:
+        selection = SelectJob.given(spec, subset)
+        run_job(selection, Context(out))
+    ctx = Context(out, device=device, progress=None if progress is None else (lambda _description: progress))
+    return run_job(TrainJob(spec, config, selection), ctx)

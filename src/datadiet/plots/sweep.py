@@ -193,7 +193,7 @@ def accuracy_vs_fraction(
     """Test accuracy (%) against the fraction of training data pruned (%), one line per method.
 
     ``title`` replaces the default title; ``subtitle`` (a second, smaller line: say the budget and
-    the schedule, e.g. :func:`datadiet.sweep.report.describe_setup`) goes under it.
+    the schedule, e.g. :func:`datadiet.experiments.report.describe_setup`) goes under it.
 
     Lines are means over seeds; the shaded band is min–max over seeds, or ±1 std when every point
     has at least 3 seeds (the legend says which). The dashed black line is the full-data accuracy

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -134,10 +135,16 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataDietError(f"cannot read {path}: {_os_reason(e)}") from None
 
 
+_KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
 class RunDir:
     """``root/<kind>_<hash(config)>`` with ``config.json`` and per-stage completion markers."""
 
     def __init__(self, root: str | os.PathLike, kind: str, config: Any):
+        if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+            # the folder name is KIND_HASH, one path component: nothing a run is called can leave root
+            raise DataDietError(f"run kind must be lowercase letters, digits and '-', got {kind!r}")
         self.config = to_jsonable(config)
         self.hash = config_hash(self.config)
         self.path = Path(root) / f"{kind}_{self.hash}"

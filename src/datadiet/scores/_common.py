@@ -67,4 +67,4 @@ def batches(n: int, batch_size: int):
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().double().numpy().astype(np.float64)
+    return t.detach().cpu().double().numpy().astype(np.float64)

@@ -16,9 +16,10 @@ from datadiet.validation import as_inputs_targets, check_positive_int
 
 @torch.no_grad()
 def _logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     with scoring_mode(model):
         out = (
-            torch.cat([forward(model, x[s]) for s in batches(x.shape[0], batch_size)])
+            torch.cat([forward(model, x[s].to(device)).cpu() for s in batches(x.shape[0], batch_size)])
             if x.shape[0]
             else torch.empty(0, 0)
         )

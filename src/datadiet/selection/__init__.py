@@ -2,12 +2,24 @@
 
 from datadiet.selection.select import (
     STRATEGIES,
+    STRATEGY_OPTIONS,
     ccs_allocate,
     ccs_strata,
     kept_per_class,
     noisy_recall,
     select,
     storage_report,
+    strategy_options,
 )
 
-__all__ = ["STRATEGIES", "ccs_allocate", "ccs_strata", "kept_per_class", "noisy_recall", "select", "storage_report"]
+__all__ = [
+    "STRATEGIES",
+    "STRATEGY_OPTIONS",
+    "ccs_allocate",
+    "ccs_strata",
+    "kept_per_class",
+    "noisy_recall",
+    "select",
+    "storage_report",
+    "strategy_options",
+]

@@ -52,6 +52,21 @@ STRATEGIES: tuple[str, ...] = ("hardest", "easiest", "window", "random", "ccs")
 
 _EMPTY = np.empty(0, dtype=np.int64)
 
+# the options of select() each strategy uses; the others must keep their defaults
+STRATEGY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "hardest": (),
+    "easiest": (),
+    "window": ("offset",),
+    "random": (),
+    "ccs": ("hard_cutoff", "bins"),
+}
+
+
+def strategy_options(strategy: str, *, offset=0.0, hard_cutoff=0.0, bins: int = DEFAULT_CCS_BINS) -> dict:
+    """The keyword options of :func:`select` that ``strategy`` uses, from all of them."""
+    given = {"offset": offset, "hard_cutoff": hard_cutoff, "bins": bins}
+    return {k: given[k] for k in STRATEGY_OPTIONS[check_choice("strategy", strategy, STRATEGIES)]}
+
 
 def select(
     scores,
@@ -179,15 +194,7 @@ def _select_one(s: np.ndarray, k: int, strategy: str, off: int, n_cut: int, bins
     """Positions into s (unsorted) for one group."""
     if k == 0:
         return _EMPTY
-    if strategy == "random":
-        return rng.permutation(s.size)[:k]
-    if strategy == "hardest":
-        return _ranked(s, rng, hardest_first=True)[:k]
-    if strategy == "easiest":
-        return _ranked(s, rng, hardest_first=False)[:k]
-    if strategy == "window":
-        return _ranked(s, rng, hardest_first=True)[off : off + k]
-    return _ccs(s, k, n_cut, bins, rng)
+    return _STRATEGY_FNS[strategy](s, k, off, n_cut, bins, rng)
 
 
 def _ranked(s: np.ndarray, rng, *, hardest_first: bool) -> np.ndarray:
@@ -202,6 +209,17 @@ def _ccs(s: np.ndarray, k: int, n_cut: int, bins: int, rng) -> np.ndarray:
     budgets = ccs_allocate(k, np.bincount(strata, minlength=bins))
     chosen = [rng.permutation(pool[strata == b])[: budgets[b]] for b in np.flatnonzero(budgets)]
     return np.concatenate(chosen) if chosen else _EMPTY
+
+
+# strategy -> positions of the k kept examples of one group (s, k, offset, hard cutoff, bins, rng)
+_STRATEGY_FNS = {
+    "hardest": lambda s, k, off, n_cut, bins, rng: _ranked(s, rng, hardest_first=True)[:k],
+    "easiest": lambda s, k, off, n_cut, bins, rng: _ranked(s, rng, hardest_first=False)[:k],
+    "window": lambda s, k, off, n_cut, bins, rng: _ranked(s, rng, hardest_first=True)[off : off + k],
+    "random": lambda s, k, off, n_cut, bins, rng: rng.permutation(s.size)[:k],
+    "ccs": lambda s, k, off, n_cut, bins, rng: _ccs(s, k, n_cut, bins, rng),
+}
+assert tuple(_STRATEGY_FNS) == STRATEGIES
 
 
 def ccs_strata(values: np.ndarray, *, bins: int) -> np.ndarray:

@@ -40,6 +40,9 @@ class TrainConfig:
     aug_seed: int = 0
 
     def __post_init__(self):
+        from datadiet.models import MODELS
+
+        check_choice("model", self.model, MODELS)
         check_positive_int("epochs", self.epochs)
         if self.steps is not None:
             check_positive_int("steps", self.steps)

@@ -100,11 +100,12 @@ def epoch_permutation(n: int, order_seed: int, epoch: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
-    """Logits in eval mode; the model's mode is restored."""
+    """Logits in eval mode (on the CPU, computed on the model's device); the model's mode is restored."""
     was_training = model.training
     model.eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+        return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, x.shape[0], batch_size)])
     finally:
         model.train(was_training)
 
@@ -142,6 +143,7 @@ def train(
     masks: dict[str, torch.Tensor] | None = None,
     progress: Callable[[int, int], None] | None = None,
     stop_at: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> TrainResult:
     """Train ``config.model`` on ``dataset`` (or the index ``subset`` of its training set).
 
@@ -149,6 +151,8 @@ def train(
     optimiser step count reaches that absolute step of the schedule (the resume state is saved): a
     run resumed from its saved state stops at the same step as an uninterrupted one, so a model
     trained "to epoch t" is never trained past it. The LR schedule is always that of the whole run.
+    ``device`` is where the model trains (the data stays on the CPU; each batch is moved); hooks and
+    checkpoints see CPU tensors, and the returned model is on ``device``.
     """
     n_all = dataset.num_train
     idx = torch.arange(n_all) if subset is None else torch.from_numpy(check_indices("subset", subset, n_all))
@@ -168,6 +172,10 @@ def train(
     )
     if init_state is not None:
         model.load_state_dict(init_state)
+    device = torch.device(device)
+    model.to(device)
+    if masks:
+        masks = {k: v.to(device) for k, v in masks.items()}
     apply_masks(model, masks)
     decay, no_decay = [], []
     for p in model.parameters():
@@ -201,7 +209,7 @@ def train(
             )
 
     def save_checkpoint():
-        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        sd = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if checkpointer is not None:
             checkpointer.save_checkpoint(step, sd)
         checkpoints[step] = sd
@@ -228,6 +236,8 @@ def train(
             if aug is not None and aug.enabled:
                 x = augment_batch(x, aug, torch.Generator().manual_seed(derived_seed(config.aug_seed, step, 0xA6)))
             y = y_all[b]
+            if device.type != "cpu":
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             logits = model(x)
             loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)
@@ -236,9 +246,9 @@ def train(
             if masks:
                 apply_masks(model, masks)
             if hooks:
-                detached = logits.detach()
+                detached, yc = logits.detach().cpu(), (y if device.type == "cpu" else y_all[b])
                 for h in hooks:
-                    h.on_batch(step, epoch, b, detached, y)
+                    h.on_batch(step, epoch, b, detached, yc)
             step += 1
             if step in ckpt:
                 save_checkpoint()

@@ -440,7 +440,7 @@ def write_report(run_dir: str | Path, *, redraw: bool = False) -> Path:
     run_dir = Path(run_dir)
     summary, results = load_sweep(run_dir)
     if redraw:
-        from datadiet.sweep.sweep import sweep_figures
+        from datadiet.experiments.sweep import sweep_figures
 
         summary["figures"] = sweep_figures(results, summary, run_dir)
     path = run_dir / "report.md"

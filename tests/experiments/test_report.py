@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datadiet.sweep.report import (
+from datadiet.experiments.report import (
     accuracy_markdown,
     comparisons,
     describe_setup,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from datadiet.errors import DataDietError
-from datadiet.sweep import SweepConfig, keep_indices, plan_cells, run_sweep
+from datadiet.experiments import Context, SweepConfig, SweepSpec, as_spec, plan_cells, run_job, run_sweep
 from datadiet.training import TrainConfig, lr_at
 
 TCFG = TrainConfig(model="mlp", epochs=3, batch_size=32)
@@ -85,12 +85,10 @@ def test_ccs_cell_with_a_hard_cutoff_drops_the_top_scores(tiny_images, tmp_path)
     assert kept.size == 128
     top = np.argsort(-scores)[: round(0.1 * 256)]
     assert np.intersect1d(kept, top).size == 0  # the hardest 10% never trains
-    no_cut = keep_indices(
-        plan_cells(replace(cfg, hard_cutoff=0.0), 256)[1],
-        replace(cfg, hard_cutoff=0.0),
-        scores,
-        tiny_images.y_train.numpy(),
-    )
+    uncut = SweepSpec(as_spec(tiny_images), replace(cfg, hard_cutoff=0.0))
+    selection = uncut.cell_job(plan_cells(uncut.config, 256)[1]).selection
+    run_job(selection, Context(tmp_path))
+    no_cut = selection.indices(tmp_path)
     assert np.intersect1d(no_cut, top).size > 0  # without the cutoff some of them would
 
 

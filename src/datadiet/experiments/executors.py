@@ -1,0 +1,188 @@
+"""Executors: ``map(jobs, ctx) -> summaries``, in the order of ``jobs``.
+
+:class:`InProcess` (the default) runs jobs one after another in this process, with progress bars.
+:class:`RayExecutor` runs them as Ray tasks, on a local Ray instance it starts (bound to 127.0.0.1)
+or on an existing cluster (``address``), at most ``workers`` at a time, each with ``threads`` torch
+threads. Jobs are the same either way, so the same seeds give the same tables (with the same
+threads per job). A Ray worker that dies (killed, out of memory) has its job retried; the job
+resumes from what its run directory holds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+from datadiet.errors import DataDietError
+from datadiet.experiments.jobs import Context, Job, run_job
+from datadiet.validation import check_choice, check_positive_int
+
+EXECUTORS = ("inprocess", "ray")
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run with ``threads`` torch intra-op threads (None: leave as is)."""
+    import torch
+
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class InProcess:
+    """Run jobs here, one at a time (``threads``: torch threads while they run; None: unchanged)."""
+
+    name = "inprocess"
+
+    def __init__(self, *, threads: int | None = None):
+        self.threads = None if threads is None else check_positive_int("threads", threads)
+
+    def map(self, jobs: Sequence[Job], ctx: Context) -> list[dict]:
+        with torch_threads(self.threads):
+            return [run_job(j, ctx) for j in jobs]
+
+    def describe(self) -> dict:
+        return {"executor": self.name, "threads": self.threads}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _ray_task(job: Job, ctx: Context, threads: int) -> dict:  # runs on a Ray worker
+    import torch
+
+    torch.set_num_threads(threads)
+    return run_job(job, ctx)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise DataDietError("executor 'ray' needs Ray: pip install 'datadiet[ray]' (or pip install ray)") from None
+    return ray
+
+
+class RayExecutor:
+    """Run jobs as Ray tasks: ``workers`` at a time, ``threads`` torch threads each.
+
+    With ``address=None`` a local Ray instance is started on first use, bound to 127.0.0.1 and with
+    ``workers`` CPUs, and stopped by :meth:`close`; with an address (``HOST:PORT`` or ``auto``) the
+    executor joins that cluster, whose workers must have datadiet installed and see ``ctx.out`` (a
+    shared file system). ``threads`` defaults to the cores divided by ``workers``.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self, *, address: str | None = None, workers: int | None = None, threads: int | None = None, retries: int = 3
+    ):
+        cores = os.cpu_count() or 1
+        self.address = address
+        self.workers = check_positive_int("workers", workers if workers is not None else cores)
+        self.threads = check_positive_int("threads", threads if threads is not None else max(1, cores // self.workers))
+        self.retries = check_positive_int("retries", retries, allow_zero=True)
+        self._started = False
+
+    def describe(self) -> dict:
+        return {"executor": self.name, "address": self.address, "workers": self.workers, "threads": self.threads}
+
+    def _connect(self):
+        if self.address is None:
+            # keep a local instance on the loopback interface: Ray otherwise binds the machine's
+            # address (the switch it uses on laptops; read by ray_constants at import, and by workers)
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray = _import_ray()
+        if ray.is_initialized():
+            return ray
+        kwargs = {"log_to_driver": False, "configure_logging": False}
+        try:
+            if self.address is None:
+                from ray._private import ray_constants
+
+                ray_constants.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the variable
+                ray.init(num_cpus=self.workers, include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+            else:
+                ray.init(address=self.address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = self.address or "a local instance"
+            raise DataDietError(f"cannot start Ray on {where}: {' '.join(str(e).split())}") from None
+        self._started = True
+        return ray
+
+    def map(self, jobs: Sequence[Job], ctx: Context) -> list[dict]:
+        if not jobs:
+            return []
+        ray = self._connect()
+        task = ray.remote(num_cpus=1, max_retries=self.retries)(_ray_task)
+        plain = ctx.without_progress()
+        bar = ctx.bar(f"{len(jobs)} job(s) on Ray ({self.workers} workers x {self.threads} threads)")
+        queue = list(enumerate(jobs))
+        pending: dict = {}
+        results: dict[int, dict] = {}
+        while queue or pending:
+            while queue and len(pending) < self.workers:
+                i, job = queue.pop(0)
+                pending[task.remote(job, plain, self.threads)] = i
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                i = pending.pop(ref)
+                results[i] = self._get(ray, ref, jobs[i])
+            if bar is not None:
+                bar(len(results), len(jobs))
+        return [results[i] for i in range(len(jobs))]
+
+    def _get(self, ray, ref, job: Job) -> dict:
+        from ray import exceptions as rex
+
+        try:
+            return ray.get(ref)
+        except rex.RayTaskError as e:
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from None  # the job's own error, as it would be in-process
+            raise
+        except (rex.WorkerCrashedError, rex.NodeDiedError, rex.RaySystemError) as e:
+            raise DataDietError(
+                f"job {job.key()} failed on Ray {self.retries + 1} time(s): {type(e).__name__}; re-run to resume it"
+            ) from None
+
+    def close(self) -> None:
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def make_executor(
+    name: str = "inprocess", *, address: str | None = None, workers: int | None = None, threads: int | None = None
+):
+    """The executor called ``name`` (``inprocess`` or ``ray``); options that do not apply are refused."""
+    check_choice("executor", name, EXECUTORS)
+    if name == "inprocess":
+        if address is not None or workers is not None:
+            raise DataDietError("address and workers apply to executor 'ray' only")
+        return InProcess(threads=threads)
+    return RayExecutor(address=address, workers=workers, threads=threads)

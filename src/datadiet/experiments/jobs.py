@@ -1,0 +1,231 @@
+"""Jobs: frozen, hashable units of work, each with its own run directory.
+
+A job's fields hold everything that changes its result (the dataset's spec and content fingerprint,
+the model and hyperparameters, seeds, and the jobs whose outputs it reads), so any process, a Ray
+worker included, rebuilds all it needs from the job alone. ``key()`` is the name of its run
+directory (``<kind>_<hash of config()>``) under the output root; ``run()`` does the work there.
+
+:func:`run_job` is the one place that decides whether a job runs: a job whose marker file (written
+atomically, last) exists is finished and never runs again; otherwise the job runs under its run
+directory's lock, resuming whatever an interrupted attempt left. Every start and finish is appended
+to ``OUT/journal.jsonl``, so what ran, and how often, can be checked afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from datadiet.data.dataset import Dataset
+from datadiet.errors import DataDietError
+from datadiet.runs import RunDir, atomic_write_json, config_hash, read_json
+
+ProgressFactory = Callable[[str], Callable[[int, int], None]]
+JOURNAL = "journal.jsonl"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to rebuild a dataset in any process: a registered name (or ``npz:PATH``) and its options.
+
+    ``fingerprint`` is the content fingerprint the data must have (set by :meth:`resolve` when a job
+    is planned); a worker whose copy differs refuses to run instead of computing on other data.
+    ``data`` carries an in-memory :class:`Dataset` (see :meth:`of`): it is used as is in-process and
+    shipped by value to Ray workers; it is not part of the spec's identity (the fingerprint is).
+    """
+
+    name: str
+    data_dir: str | None = None
+    label_noise: float = 0.0
+    noise_seed: int = 0
+    samples: int | None = None
+    fingerprint: str | None = None
+    data: Dataset | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetSpec:
+        """The spec of an in-memory dataset (user arrays, test fixtures)."""
+        if not isinstance(dataset, Dataset):
+            raise DataDietError(f"dataset must be a datadiet Dataset or DatasetSpec, got {type(dataset).__name__}")
+        return cls(name=dataset.name, fingerprint=dataset.fingerprint, data=dataset)
+
+    def load(self) -> Dataset:
+        if self.data is not None:
+            ds = self.data
+        else:
+            from datadiet.data import load_dataset
+
+            ds = load_dataset(
+                self.name,
+                data_dir=self.data_dir,
+                label_noise=self.label_noise,
+                noise_seed=self.noise_seed,
+                samples=self.samples,
+            )
+        if self.fingerprint is not None and ds.fingerprint != self.fingerprint:
+            raise DataDietError(
+                f"dataset {self.name!r} here has fingerprint {ds.fingerprint}, but the job was planned on "
+                f"{self.fingerprint}: the data differs between machines"
+            )
+        return ds
+
+    def resolve(self) -> DatasetSpec:
+        """This spec with the fingerprint of the data it loads (planning fixes what every job reads)."""
+        return self if self.fingerprint is not None else replace(self, fingerprint=self.load().fingerprint)
+
+    def key(self) -> dict:
+        """The part that affects results: the name and the content fingerprint (noise included)."""
+        if self.fingerprint is None:
+            raise DataDietError("DatasetSpec.key() needs a resolved spec (call resolve() first)")
+        return {"name": self.name, "fingerprint": self.fingerprint}
+
+
+def as_spec(dataset: Dataset | DatasetSpec) -> DatasetSpec:
+    """A resolved :class:`DatasetSpec` from a spec or an in-memory dataset."""
+    return (dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.of(dataset)).resolve()
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and how jobs run: the output root, the torch device, and (in-process only) progress bars."""
+
+    out: Path
+    device: str = "cpu"
+    progress: ProgressFactory | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+
+    def without_progress(self) -> Context:
+        return replace(self, progress=None)
+
+    def bar(self, description: str) -> Callable[[int, int], None] | None:
+        return self.progress(description) if self.progress is not None else None
+
+    def journal(self, event: str, job: Job, **extra) -> None:
+        """Append one line to ``OUT/journal.jsonl`` (a single ``O_APPEND`` write: lines never interleave)."""
+        line = json.dumps({"event": event, "key": job.key(), "pid": os.getpid(), "time": time.time(), **extra})
+        self.out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.out / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+class Job:
+    """Base of every job: a frozen dataclass with ``kind``, ``config()``, ``run()`` and ``deps()``.
+
+    ``run(rd, ctx)`` does the work in the (locked) run directory ``rd`` and returns the summary that
+    :func:`run_job` writes to ``marker``, atomically and last. ``cleanup(rd)`` runs after that (e.g.
+    to drop a resume state that is no longer needed).
+    """
+
+    kind: ClassVar[str] = "job"
+    marker: ClassVar[str] = "result.json"
+
+    def config(self) -> dict:  # pragma: no cover - every job defines it
+        raise NotImplementedError
+
+    def deps(self) -> tuple[Job, ...]:
+        return ()
+
+    def describe(self) -> str:
+        return self.key()
+
+    def run(self, rd: RunDir, ctx: Context) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def cleanup(self, rd: RunDir) -> None:
+        pass
+
+    @cached_property
+    def _key(self) -> str:
+        return f"{self.kind}_{config_hash(self.config())}"
+
+    def key(self) -> str:
+        return self._key
+
+    def rundir(self, out: str | os.PathLike) -> RunDir:
+        rd = RunDir(out, self.kind, self.config())
+        if rd.path.name != self.key():  # pragma: no cover - the two hashes are one function
+            raise DataDietError(f"job key {self.key()} does not match its run directory {rd.path}")
+        return rd
+
+    def path(self, out: str | os.PathLike) -> Path:
+        return Path(out) / self.key()
+
+    def is_done(self, out: str | os.PathLike) -> bool:
+        return (self.path(out) / self.marker).exists()
+
+    def result(self, out: str | os.PathLike) -> dict:
+        """The summary of a finished job."""
+        return read_json(self.path(out) / self.marker)
+
+
+def run_job(job: Job, ctx: Context) -> dict:
+    """Run ``job`` unless it is finished; returns its summary with ``resumed`` = ``"finished earlier"``,
+    ``"resumed"`` (an interrupted attempt was picked up) or ``"new"``."""
+    rd = job.rundir(ctx.out)
+    marker = rd.file(job.marker)
+    if marker.exists():
+        return {**read_json(marker), "resumed": "finished earlier"}
+    rd.create()
+    with rd.lock():
+        if marker.exists():  # another process finished it while we waited for the lock
+            return {**read_json(marker), "resumed": "finished earlier"}
+        ctx.journal("start", job)
+        summary = job.run(rd, ctx)
+        status = summary.pop("resumed", "new")
+        atomic_write_json(marker, summary)
+        ctx.journal("done", job)
+        job.cleanup(rd)
+    return {**summary, "resumed": status}
+
+
+def closure(jobs: Iterable[Job]) -> list[Job]:
+    """The jobs and everything they depend on, de-duplicated by key, dependencies first."""
+    seen: dict[str, Job] = {}
+
+    def visit(j: Job, path: tuple[str, ...]) -> None:
+        k = j.key()
+        if k in path:  # pragma: no cover - job specs cannot refer to themselves
+            raise DataDietError(f"job {k} depends on itself")
+        if k in seen:
+            return
+        for d in j.deps():
+            visit(d, (*path, k))
+        seen[k] = j
+
+    for j in jobs:
+        visit(j, ())
+    return list(seen.values())
+
+
+def levels(jobs: Iterable[Job]) -> list[list[Job]]:
+    """Jobs grouped so that each group depends only on earlier groups (run each group in parallel)."""
+    depth: dict[str, int] = {}
+    for j in closure(jobs):  # dependencies come first
+        depth[j.key()] = 1 + max((depth[d.key()] for d in j.deps()), default=-1)
+    out: list[list[Job]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for j in closure(jobs):
+        out[depth[j.key()]].append(j)
+    return out
+
+
+def run_jobs(jobs: Sequence[Job], *, ctx: Context, executor: Any = None) -> dict[str, dict]:
+    """Run ``jobs`` and their dependencies level by level through ``executor``; ``{key: summary}``."""
+    from datadiet.experiments.executors import InProcess
+
+    executor = executor or InProcess()
+    results: dict[str, dict] = {}
+    for level in levels(jobs):
+        for j, r in zip(level, executor.map(level, ctx)):
+            results[j.key()] = r
+    return results

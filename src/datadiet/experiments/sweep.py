@@ -1,0 +1,315 @@
+"""The data-diet sweep: score once per method, prune to each fraction, train S seeds, evaluate.
+
+A sweep is plan → run → collect. :meth:`SweepSpec.plan` lists its jobs without running anything:
+per scored method a :class:`ScoreJob` (on one :class:`CheckpointJob` per scoring seed, shared by the
+methods scored at the same epoch), per pruned cell a :class:`SelectJob` and a :class:`TrainJob`, and
+the full-data :class:`TrainJob` of each seed, which every method shares (one key, planned once). An
+executor runs them level by level, skipping finished ones, so an interrupted sweep resumes job by
+job; :meth:`SweepSpec.collect` reads the rows back from the run directories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from datadiet.data.dataset import Dataset
+from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
+from datadiet.errors import DataDietError
+from datadiet.experiments.executors import InProcess
+from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, closure, run_jobs
+from datadiet.experiments.scoring import ScoreConfig, ScoreJob
+from datadiet.experiments.selection import SelectJob
+from datadiet.experiments.training import TrainJob
+from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet, config_hash, runtime_info, to_jsonable
+from datadiet.scores import parse_method
+from datadiet.selection import STRATEGIES
+from datadiet.training import TrainConfig
+from datadiet.validation import check_choice, check_fraction, check_positive_int
+
+BUDGETS = ("epochs", "steps")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep. ``fractions`` are fractions of the training set PRUNED (0 = full data).
+
+    ``budget="epochs"``: every subset trains ``train.epochs`` passes over itself (pruning saves
+    compute). ``budget="steps"``: every subset trains as many optimiser steps as the full data (the
+    paper's equal-steps comparison). ``methods`` are names or ``METHOD@T`` (see
+    :func:`datadiet.scores.parse_method`): model-based scores at ``score_epoch``, forgetting and AUM
+    counted over the whole schedule. ``hard_cutoff`` and ``bins`` are the ``ccs`` strategy's.
+    """
+
+    methods: tuple[str, ...] = ("random", "el2n", "grand")
+    fractions: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7)
+    seeds: int = 1
+    train: TrainConfig = field(default_factory=TrainConfig)
+    score_epoch: int = DEFAULT_SCORE_EPOCH
+    score_seeds: int = 2
+    budget: str = "epochs"
+    strategy: str = "hardest"
+    offset: float = 0.0
+    balanced: bool = False
+    hard_cutoff: float = 0.0
+    bins: int = DEFAULT_CCS_BINS
+
+    def __post_init__(self):
+        if not self.methods:
+            raise DataDietError("methods must list at least one method")
+        for m in self.methods:
+            self.score_config(m)  # validates the name and its epoch
+        if len(set(self.methods)) != len(self.methods):
+            raise DataDietError(f"methods must not repeat, got {','.join(self.methods)}")
+        if not self.fractions:
+            raise DataDietError("fractions must list at least one fraction")
+        fr = tuple(check_fraction("fraction", f, allow_one=False) for f in self.fractions)
+        object.__setattr__(self, "fractions", tuple(sorted(set(fr))))
+        check_positive_int("seeds", self.seeds)
+        check_positive_int("score_seeds", self.score_seeds)
+        check_choice("budget", self.budget, BUDGETS)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_fraction("offset", self.offset, allow_one=False)
+        check_fraction("hard_cutoff", self.hard_cutoff, allow_one=False)
+        check_positive_int("bins", self.bins)
+        if self.offset and self.strategy != "window":
+            raise DataDietError(
+                f"offset applies only to strategy 'window', got offset={self.offset} with {self.strategy!r}"
+            )
+        if self.hard_cutoff and self.strategy != "ccs":
+            raise DataDietError(
+                f"hard_cutoff applies only to strategy 'ccs', got hard_cutoff={self.hard_cutoff} with {self.strategy!r}"
+            )
+
+    def score_config(self, method: str) -> ScoreConfig:
+        """``METHOD`` scores at ``score_epoch`` (forgetting, AUM: over the whole schedule); ``METHOD@T``
+        at epoch T (e.g. ``grand@0``: at initialisation)."""
+        name, t = parse_method(method, score_epoch=self.score_epoch)
+        return ScoreConfig(method=name, epoch=t, seeds=tuple(range(self.score_seeds)), train=self.train)
+
+
+@dataclass
+class SweepResult:
+    config: SweepConfig
+    results: pd.DataFrame
+    path: Path
+    results_path: Path
+    figures: dict[str, str]
+
+    def full_data_accuracy(self) -> float | None:
+        """Mean test accuracy of the full-data runs (None if the sweep has none)."""
+        full = self.results.loc[self.results["fraction"] == 0, "test_accuracy"]
+        return float(full.mean()) if len(full) else None
+
+    def accuracy(self) -> dict[str, dict[str, float]]:
+        """``{method: {fraction: mean test accuracy over seeds}}``."""
+        pivot = self.results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction")
+        return {m: {str(f): float(v) for f, v in row.items()} for m, row in pivot.iterrows()}
+
+    def overview(self) -> dict:
+        """What ``datadiet sweep --json`` prints (the report's path is added by the caller)."""
+        return {
+            "results": str(self.results_path),
+            "plot": self.figures["accuracy"],
+            "figures": self.figures,
+            "full_data_accuracy": self.full_data_accuracy(),
+            "run_dir": str(self.path),
+            "accuracy": self.accuracy(),
+        }
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (method, fraction, seed) training run of a sweep. Full-data cells of every method have the
+    same training config, hence the same run directory: they are one run, trained once."""
+
+    method: str
+    fraction: float
+    seed: int
+    train: TrainConfig
+
+
+def plan_cells(cfg: SweepConfig, n_full: int) -> list[Cell]:
+    """Every cell of a sweep, in run order (pure: no scores, no files)."""
+    cells = []
+    for m in cfg.methods:
+        for f in cfg.fractions:
+            for seed in range(cfg.seeds):
+                tcfg = cfg.train.with_seed(seed)
+                if cfg.budget == "steps" and f > 0:  # as many optimiser steps as the full data
+                    tcfg = replace(tcfg, steps=cfg.train.total_steps(n_full))
+                cells.append(Cell(method=m, fraction=f, seed=seed, train=tcfg))
+    return cells
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep on a dataset: ``plan()`` its jobs (pure), run them anywhere, ``collect()`` the rows."""
+
+    data: DatasetSpec
+    config: SweepConfig
+
+    def key(self) -> str:
+        return f"sweep_{config_hash(self.rundir_config())}"
+
+    def rundir_config(self) -> dict:
+        return {"dataset": self.data.key(), "sweep": self.config}
+
+    def score_job(self, method: str) -> ScoreJob | None:
+        """The scoring job of a method (None for random pruning)."""
+        return None if method == "random" else ScoreJob(self.data, self.config.score_config(method))
+
+    def cell_job(self, cell: Cell) -> TrainJob:
+        """The training job of a cell: full data, or the subset its selection job keeps."""
+        if cell.fraction == 0:
+            return TrainJob(self.data, cell.train)
+        cfg = self.config
+        keep = 1.0 - cell.fraction
+        if cell.method == "random":
+            sel = SelectJob(self.data, keep=keep, strategy="random", seed=cell.seed, balanced=cfg.balanced)
+        else:
+            sel = SelectJob(
+                self.data,
+                keep=keep,
+                strategy=cfg.strategy,
+                seed=cell.seed,
+                balanced=cfg.balanced,
+                offset=cfg.offset,
+                hard_cutoff=cfg.hard_cutoff,
+                bins=cfg.bins,
+                scores=self.score_job(cell.method),
+            )
+        return TrainJob(self.data, cell.train, sel)
+
+    def plan(self, n_full: int | None = None) -> tuple[list[Cell], list[Job]]:
+        """Every cell and every job the sweep needs, de-duplicated by key, dependencies first (pure
+        given the number of training examples, which equal-steps budgets need)."""
+        n = self.data.load().num_train if n_full is None else n_full
+        cells = plan_cells(self.config, n)
+        jobs = [self.cell_job(c) for c in cells]
+        jobs += [j for m in self.config.methods if (j := self.score_job(m)) is not None]
+        return cells, closure(jobs)
+
+    def collect(self, cells: list[Cell], out: str | Path) -> pd.DataFrame:
+        """One row per cell, read from the finished jobs' run directories."""
+        rows = []
+        for cell in cells:
+            job = self.cell_job(cell)
+            summary = job.result(out)
+            pruned = cell.fraction > 0
+            score = self.score_job(cell.method) if pruned else None
+            cost = score.result(out)["cost"] if score is not None else _NO_COST
+            runtime = summary.get("runtime") or {}
+            row = {
+                "method": cell.method,
+                "fraction": cell.fraction,
+                "seed": cell.seed,
+                "budget": self.config.budget,
+                "scored_at": (score.score.scored_at if score is not None else "no scores") if pruned else "",
+                "train_size": summary["train_size"],
+                "test_accuracy": summary["test_accuracy"],
+                "steps": summary["steps"],
+                "scoring_examples": float(cost["train_examples"] + cost["score_examples"]) if pruned else 0.0,
+                "scoring_seconds": float(cost["train_seconds"] + cost["score_seconds"]) if pruned else 0.0,
+                "train_examples": float(summary["examples_seen"]),
+                "train_seconds": float(summary["seconds"]),
+                "run_dir": str(job.path(out)),
+                "torch": runtime.get("torch"),
+                "threads": runtime.get("threads"),
+                "cpu": runtime.get("cpu_capability"),
+            }
+            for k, a in enumerate(summary["per_class_accuracy"]):
+                row[f"class_{k}_accuracy"] = a
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+_NO_COST = {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0}
+
+
+def run_sweep(
+    dataset: Dataset | DatasetSpec,
+    cfg: SweepConfig,
+    *,
+    out: str | Path,
+    progress: ProgressFactory | None = None,
+    command: str | None = None,
+    executor=None,
+    device: str = "cpu",
+) -> SweepResult:
+    """Run (or resume) a sweep; writes ``OUT/sweep_<hash>/results.parquet`` and its figures.
+
+    Plans every job, runs them level by level through ``executor`` (in-process by default; see
+    :mod:`datadiet.experiments.executors`), skipping those finished earlier, then collects the rows.
+    """
+    out = Path(out)
+    spec = SweepSpec(as_spec(dataset), cfg)
+    ds = spec.data.load()
+    rd = RunDir(out, "sweep", spec.rundir_config()).create()
+    cells, jobs = spec.plan(ds.num_train)
+    executor = executor or InProcess()
+    run_jobs(jobs, ctx=Context(out, device=device, progress=progress), executor=executor)
+    results = spec.collect(cells, out)
+    results_path = rd.file("results.parquet")
+    atomic_write_parquet(results_path, results)
+    scored = {m: (j.score.scored_at if (j := spec.score_job(m)) is not None else "no scores") for m in cfg.methods}
+    summary = to_jsonable(
+        {
+            "dataset": spec.data.key(),
+            "class_names": list(ds.class_names),
+            "num_train": ds.num_train,
+            "config": cfg,
+            "results": str(results_path),
+            "command": command,
+            "runtime": runtime_info(),
+            "executor": {**executor.describe(), "device": device},
+            "jobs": len(jobs),
+            "scored_at": scored,
+        }
+    )
+    summary["figures"] = sweep_figures(results, summary, rd.path)
+    atomic_write_json(rd.file("summary.json"), summary)
+    return SweepResult(config=cfg, results=results, path=rd.path, results_path=results_path, figures=summary["figures"])
+
+
+def sweep_figures(results: pd.DataFrame, summary: dict, folder: Path) -> dict[str, str]:
+    """Draw the sweep's figures into ``folder``; returns ``{key: path}``.
+
+    ``summary`` is the sweep's ``summary.json`` dict (class names from ``summary["class_names"]``);
+    every figure's subtitle is :func:`datadiet.experiments.report.describe_setup` of it, so each says the
+    budget and the schedule.
+    """
+    from datadiet.experiments.report import describe_setup
+    from datadiet.plots import accuracy_vs_fraction, compute_dividend, per_class_change
+
+    if not isinstance(summary, dict):  # the old signature passed the class names here
+        summary = {"class_names": list(summary or [])}
+    folder = Path(folder)
+    setup = describe_setup(summary, results)
+    names = list(summary.get("class_names") or [])
+    k = (
+        max(
+            (
+                int(c.split("_")[1])
+                for c in results.columns
+                if str(c).startswith("class_") and str(c).endswith("_accuracy")
+            ),
+            default=-1,
+        )
+        + 1
+    )
+    if len(names) < k:
+        names += [f"class {i}" for i in range(len(names), k)]
+    figs = {"accuracy": str(accuracy_vs_fraction(results, folder / "accuracy_vs_fraction.png", subtitle=setup))}
+    pruned = sorted(f for f in results["fraction"].unique() if f > 0)
+    if pruned and (results["fraction"] == 0).any():
+        target = min(pruned, key=lambda f: abs(f - 0.5))
+        if k:
+            figs["per_class"] = str(
+                per_class_change(results, names, folder / "per_class_change.png", fraction=target, subtitle=setup)
+            )
+        if {"scoring_examples", "train_examples"} <= set(results.columns):
+            figs["compute"] = str(compute_dividend(results, folder / "compute_dividend.png", subtitle=setup))
+    return figs

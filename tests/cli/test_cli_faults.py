@@ -1,0 +1,133 @@
+"""A sweep killed (SIGKILL) three times at random points and re-run ends with the table of an
+uninterrupted run, and no finished job runs twice; the same sweep under ``--executor ray`` (a real
+local Ray instance) gives the same table. Real processes throughout."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.cli.conftest import last_json, run_cli
+
+SWEEP = [
+    "sweep",
+    "digits",
+    "--model",
+    "mlp",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "16",
+    "--methods",
+    "random,el2n,forgetting",
+    "--fractions",
+    "0,0.5",
+    "--seeds",
+    "2",
+    "--score-seeds",
+    "2",
+    "--score-epoch",
+    "1",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+]
+VARIES = ["train_seconds", "scoring_seconds", "run_dir"]
+
+
+def journal(out):
+    path = out / "journal.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def table(proc):
+    assert proc.returncode == 0, proc.stderr
+    return pd.read_parquet(last_json(proc)["results"]).drop(columns=VARIES)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight")
+    return table(run_cli(*SWEEP, "--out", out, "--json")), out
+
+
+def test_sweep_killed_three_times_ends_with_the_uninterrupted_table(uninterrupted, tmp_path):
+    expected, straight = uninterrupted
+    n_jobs = len(journal(straight)) // 2  # a start and a done per job
+    rng = np.random.default_rng(7)
+    env = {**os.environ, "COLUMNS": "120"}
+    kills = 0
+    for gap in rng.integers(1, 10, size=3):  # each run is killed at a random point a moment after a job started
+        before = len(journal(tmp_path))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "datadiet.cli.main", *SWEEP, "--out", str(tmp_path), "--json"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            events = journal(tmp_path)[before:]
+            last = events[-1] if events else {}
+            if len(events) >= gap and last["event"] == "start" and last["key"].startswith(("train_", "ckpt_")):
+                time.sleep(float(rng.uniform(0, 0.1)))  # somewhere inside that training run
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.005)
+        proc.wait(timeout=60)
+    assert kills == 3
+    assert len({e["key"] for e in journal(tmp_path) if e["event"] == "done"}) < n_jobs  # not finished yet
+    final = run_cli(*SWEEP, "--out", tmp_path, "--json")
+    pd.testing.assert_frame_equal(table(final), expected)
+    events = journal(tmp_path)
+    done = Counter(e["key"] for e in events if e["event"] == "done")
+    assert set(done) == {e["key"] for e in journal(straight)}  # every job finished ...
+    assert set(done.values()) == {1}  # ... exactly once: no finished job ran again
+    starts = Counter(e["key"] for e in events if e["event"] == "start")
+    assert max(starts.values()) > 1  # and the kills did land inside jobs, which the re-runs finished
+    finished_at = {}
+    for i, e in enumerate(events):
+        if e["event"] == "done":
+            finished_at[e["key"]] = i
+        else:
+            assert e["key"] not in finished_at, f"{e['key']} started again after it finished"
+
+
+def test_the_same_sweep_under_ray_gives_the_same_table(uninterrupted, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra (pip install 'datadiet[ray]')")
+    expected, _ = uninterrupted
+    proc = run_cli(*SWEEP, "--executor", "ray", "--workers", "2", "--out", tmp_path, "--json", timeout=600)
+    pd.testing.assert_frame_equal(table(proc), expected)
+    summary = json.loads((next(tmp_path.glob("sweep_*")) / "summary.json").read_text())
+    assert summary["executor"] == {
+        "executor": "ray",
+        "address": None,
+        "workers": 2,
+        "threads": 1,
+        "device": "cpu",
+    }
+    assert len({e["pid"] for e in journal(tmp_path)}) >= 2  # run by Ray workers, not one process
+
+
+def test_device_cuda_without_a_gpu_is_one_clear_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = run_cli("train", "digits", "--model", "mlp", "--epochs", "1", "--device", "cuda", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "device 'cuda' asked for" in proc.stderr
+    assert not list(tmp_path.glob("train_*"))
+    proc = run_cli("train", "digits", "--model", "mlp", "--epochs", "1", "--device", "tpu", "--out", tmp_path)
+    assert proc.returncode == 2 and "unknown device 'tpu'; valid: auto, cpu, cuda" in proc.stderr
