@@ -31,20 +31,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per Ray worker")
     ap.add_argument("--inprocess-threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
 
     data = DatasetSpec("mnist1d", samples=5000).resolve()  # 4,000 training examples
     cfg = SweepConfig(
-        methods=("random", "el2n"),
+        methods=("random", "el2n", "grand"),
         fractions=(0.0, 0.5) if args.quick else (0.0, 0.3, 0.5, 0.7),
-        seeds=2,
-        train=TrainConfig(model="mlp", epochs=4 if args.quick else 8, batch_size=64),
+        seeds=3,
+        train=TrainConfig(model="mlp", epochs=8 if args.quick else args.epochs, batch_size=32),
         score_seeds=2,
         score_epoch=2,
     )
     print(f"runtime: {runtime_info()}")
-    print(f"sweep: mnist1d 4k, mlp, {cfg.train.epochs} epochs, methods {cfg.methods}, fractions {cfg.fractions}")
+    print(
+        f"sweep: mnist1d 4k, mlp, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, methods {cfg.methods}, "
+        f"fractions {cfg.fractions}, {cfg.seeds} seeds, {cfg.score_seeds} scoring seeds"
+    )
     rows = []
     tables = {}
     for r in range(args.repeats):

@@ -51,6 +51,17 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> str:
     return value
 
 
+def parse_floats(name: str, text: str) -> list[float]:
+    """A comma-separated list of numbers (e.g. ``--fractions 0,0.3,0.5``); ranges are checked by the caller."""
+    out = []
+    for item in parse_list(name, text):
+        try:
+            out.append(float(item))
+        except ValueError:
+            raise DataDietError(f"{name} must be comma-separated numbers, got {item!r}") from None
+    return out
+
+
 def parse_list(name: str, text: str) -> list[str]:
     """Split a comma-separated option; refuses an empty list."""
     items = [t.strip() for t in str(text).split(",") if t.strip()]
@@ -92,7 +103,7 @@ def as_inputs_targets(inputs, targets, *, num_classes: int | None = None) -> tup
     if x.is_floating_point():
         if x.dtype != torch.float32:
             x = x.float()
-        if not torch.isfinite(x).all():
+        if not _all_finite(x):
             raise DataDietError("inputs contain NaN or infinite values")
     else:
         x = x.long()  # integer inputs (token ids) stay integers
@@ -105,6 +116,16 @@ def as_inputs_targets(inputs, targets, *, num_classes: int | None = None) -> tup
     if num_classes is not None and y.numel() and y.max() >= num_classes:
         raise DataDietError(f"targets must be < num_classes={num_classes}, got {int(y.max())}")
     return x, y
+
+
+_FINITE_CHUNK = 1 << 18  # elements per finiteness check: its temporaries stay near 2 MB whatever N is
+
+
+def _all_finite(x: torch.Tensor) -> bool:
+    """``torch.isfinite(x).all()``, a slab of rows at a time (one pass over all of x allocates
+    several times its size in temporaries, which would make memory grow with the dataset)."""
+    rows = max(1, _FINITE_CHUNK // max(1, x[0].numel())) if x.shape[0] else 1
+    return all(bool(torch.isfinite(x[i : i + rows]).all()) for i in range(0, x.shape[0], rows))
 
 
 def check_indices(name: str, indices, n: int) -> np.ndarray:

@@ -220,7 +220,7 @@ def test_sweep_steps_budget_trains_equal_steps(tmp_path):
     [
         (["--fractions", "0,1"], "fraction must be in [0, 1), got 1.0"),
         (["--fractions", "0,1.2"], "fraction must be in [0, 1)"),
-        (["--fractions", "a"], "fractions must be numbers"),
+        (["--fractions", "a"], "fractions must be comma-separated numbers"),
         (["--fractions", ","], "fractions must list at least one value"),
         (["--methods", ""], "methods must list at least one value"),
         (["--methods", "el2n,magic"], "unknown method 'magic'"),

@@ -388,18 +388,12 @@ def sweep(
     from datadiet.cli.common import multi_progress
     from datadiet.experiments import SweepConfig, run_sweep
     from datadiet.experiments.report import write_report
-    from datadiet.validation import parse_list
+    from datadiet.validation import parse_floats, parse_list
 
-    fr = []
-    for f in parse_list("fractions", fractions):
-        try:
-            fr.append(float(f))
-        except ValueError:
-            raise DataDietError(f"fractions must be numbers in [0, 1), got {f!r}") from None
     tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
     cfg = SweepConfig(
         methods=tuple(parse_list("methods", methods)),
-        fractions=tuple(fr),
+        fractions=tuple(parse_floats("fractions", fractions)),
         seeds=seeds,
         train=tcfg,
         score_epoch=score_epoch,

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 
 from datadiet.errors import DataDietError
-from datadiet.experiments.jobs import Context, Job, run_job
+from datadiet.experiments.jobs import Context, DatasetSpec, Job, run_job
 from datadiet.validation import check_choice, check_positive_int
 
 EXECUTORS = ("inprocess", "ray")
@@ -62,9 +63,16 @@ class InProcess:
         self.close()
 
 
-def _ray_task(job: Job, ctx: Context, threads: int) -> dict:  # runs on a Ray worker
+def _ray_task(job: Job, ctx: Context, threads: int, data: list) -> dict:  # runs on a Ray worker
     import torch
 
+    from datadiet.experiments.jobs import receive_dataset, shipped
+
+    fingerprint = job.data.fingerprint if hasattr(job, "data") else None
+    if data and fingerprint is not None and not shipped(fingerprint):
+        import ray
+
+        receive_dataset(ray.get(data[0]))  # once per worker process, from the object store
     torch.set_num_threads(threads)
     return run_job(job, ctx)
 
@@ -126,26 +134,53 @@ class RayExecutor:
         return ray
 
     def map(self, jobs: Sequence[Job], ctx: Context) -> list[dict]:
-        if not jobs:
-            return []
+        """Run independent jobs; their summaries in order."""
+        results = self.run_graph(list(jobs), ctx, independent=True)
+        return [results[j.key()] for j in jobs]
+
+    def run_graph(self, jobs: Sequence[Job], ctx: Context, *, independent: bool = False) -> dict[str, dict]:
+        """Run ``jobs`` (dependencies first, as :func:`closure` orders them), each as soon as the jobs
+        it reads are done, at most ``workers`` at a time; ``{key: summary}``. Finished jobs are read
+        back here without a round trip to Ray."""
+        results: dict[str, dict] = {}
+        todo = {}
+        for j in jobs:
+            if j.is_done(ctx.out):
+                results[j.key()] = {**j.result(ctx.out), "resumed": "finished earlier"}
+            else:
+                todo[j.key()] = j
+        if not todo:
+            return results
         ray = self._connect()
         task = ray.remote(num_cpus=1, max_retries=self.retries)(_ray_task)
-        plain = ctx.without_progress()
-        bar = ctx.bar(f"{len(jobs)} job(s) on Ray ({self.workers} workers x {self.threads} threads)")
-        queue = list(enumerate(jobs))
+        # workers may not share this process's working directory: give them the absolute path
+        plain = replace(ctx.without_progress(), out=ctx.out.resolve())
+        shipped: dict[str, object] = {}  # one copy of each dataset in the object store, not one per task
+        for j in todo.values():
+            spec = getattr(j, "data", None)
+            if isinstance(spec, DatasetSpec) and spec.fingerprint is not None and spec.fingerprint not in shipped:
+                shipped[spec.fingerprint] = ray.put(spec.load())
+        bar = ctx.bar(f"{len(todo)} job(s) on Ray ({self.workers} workers x {self.threads} threads)")
         pending: dict = {}
-        results: dict[int, dict] = {}
-        while queue or pending:
-            while queue and len(pending) < self.workers:
-                i, job = queue.pop(0)
-                pending[task.remote(job, plain, self.threads)] = i
+        total = len(todo)
+        while todo or pending:
+            for key, job in list(todo.items()):
+                if len(pending) >= self.workers:
+                    break
+                if independent or all(d.key() in results for d in job.deps()):
+                    fp = getattr(getattr(job, "data", None), "fingerprint", None)
+                    data = [shipped[fp]] if fp in shipped else []
+                    pending[task.remote(job, plain, self.threads, data)] = job
+                    del todo[key]
+            if not pending:  # pragma: no cover - closure() always orders dependencies first
+                raise DataDietError(f"jobs wait for jobs that are not planned: {', '.join(todo)}")
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                i = pending.pop(ref)
-                results[i] = self._get(ray, ref, jobs[i])
+                job = pending.pop(ref)
+                results[job.key()] = self._get(ray, ref, job)
             if bar is not None:
-                bar(len(results), len(jobs))
-        return [results[i] for i in range(len(jobs))]
+                bar(total - len(todo) - len(pending), total)
+        return results
 
     def _get(self, ray, ref, job: Job) -> dict:
         from ray import exceptions as rex

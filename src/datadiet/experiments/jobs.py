@@ -58,6 +58,8 @@ class DatasetSpec:
     def load(self) -> Dataset:
         if self.data is not None:
             ds = self.data
+        elif self.fingerprint is not None and self.fingerprint in _SHIPPED:
+            ds = _SHIPPED[self.fingerprint]  # sent to this worker by its executor
         else:
             from datadiet.data import load_dataset
 
@@ -84,6 +86,18 @@ class DatasetSpec:
         if self.fingerprint is None:
             raise DataDietError("DatasetSpec.key() needs a resolved spec (call resolve() first)")
         return {"name": self.name, "fingerprint": self.fingerprint}
+
+
+_SHIPPED: dict[str, Dataset] = {}  # datasets an executor sent to this process, by fingerprint
+
+
+def receive_dataset(dataset: Dataset) -> None:
+    """Keep a dataset an executor sent here, so specs with its fingerprint load it without rebuilding."""
+    _SHIPPED[dataset.fingerprint] = dataset
+
+
+def shipped(fingerprint: str) -> bool:
+    return fingerprint in _SHIPPED
 
 
 def as_spec(dataset: Dataset | DatasetSpec) -> DatasetSpec:
@@ -220,10 +234,16 @@ def levels(jobs: Iterable[Job]) -> list[list[Job]]:
 
 
 def run_jobs(jobs: Sequence[Job], *, ctx: Context, executor: Any = None) -> dict[str, dict]:
-    """Run ``jobs`` and their dependencies level by level through ``executor``; ``{key: summary}``."""
+    """Run ``jobs`` and their dependencies through ``executor`` (in-process by default); ``{key: summary}``.
+
+    Executors with a ``run_graph(jobs, ctx)`` start each job as soon as the jobs it reads are done;
+    others run the jobs level by level with ``map``.
+    """
     from datadiet.experiments.executors import InProcess
 
     executor = executor or InProcess()
+    if hasattr(executor, "run_graph"):
+        return executor.run_graph(closure(jobs), ctx)
     results: dict[str, dict] = {}
     for level in levels(jobs):
         for j, r in zip(level, executor.map(level, ctx)):
