@@ -105,6 +105,13 @@ class RayExecutor:
         self.threads = check_positive_int("threads", threads if threads is not None else max(1, cores // self.workers))
         self.retries = check_positive_int("retries", retries, allow_zero=True)
         self._started = False
+        if address is None and self.workers * self.threads > cores:
+            import sys
+
+            sys.stderr.write(
+                f"datadiet: warning: {self.workers} workers x {self.threads} threads oversubscribe this "
+                f"machine's {cores} cores; jobs will run slower than they could\n"
+            )
 
     def describe(self) -> dict:
         return {"executor": self.name, "address": self.address, "workers": self.workers, "threads": self.threads}
