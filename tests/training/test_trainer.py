@@ -151,3 +151,59 @@ def test_augment_flip_only_flips():
     flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x)]
     same = [torch.equal(o, i) for o, i in zip(out, x)]
     assert all(f or s for f, s in zip(flipped, same)) and 10 < sum(flipped) < 54
+
+
+class _Recorder:
+    """A batch hook that records every step's example indices."""
+
+    def __init__(self):
+        self.steps, self.batches = [], []
+
+    def on_batch(self, step, epoch, indices, logits, targets):
+        self.steps.append(step)
+        self.batches.append(indices.clone())
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_start_step_resumes_the_schedule_and_data_order_of_that_step(tiny_images, monkeypatch):
+    cfg = TrainConfig(model="mlp", epochs=3, batch_size=32, augment=True)  # 8 steps per epoch, 24 in all
+    k = 11  # mid-epoch: epoch 1, batch 3
+    lrs = []
+    step_fn = torch.optim.SGD.step
+
+    def logged(self, *a, **kw):
+        lrs.append(self.param_groups[0]["lr"])
+        return step_fn(self, *a, **kw)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", logged)
+    full_hook = _Recorder()
+    full = train(tiny_images, cfg, hooks=[full_hook], checkpoint_steps=[k])
+    full_lrs, lrs[:] = list(lrs), []
+    hook = _Recorder()
+    rewound = train(tiny_images, cfg, hooks=[hook], init_state=full.checkpoints[k], start_step=k)
+    assert hook.steps == list(range(k, 24)) and rewound.steps == 24
+    for got, want in zip(hook.batches, full_hook.batches[k:]):
+        assert torch.equal(got, want)  # the data order of steps k..T-1 of the full run
+    assert lrs == full_lrs[k:] == [lr_at(cfg, s, 24) for s in range(k, 24)]  # not restarted at step 0
+    assert rewound.examples_seen == 256 * 3 - (256 + 3 * 32)
+
+
+def test_masked_weights_stay_exactly_zero_with_momentum_and_weight_decay(tiny_images):
+    cfg = TrainConfig(model="mlp", epochs=2, batch_size=32, momentum=0.9, weight_decay=5e-2)
+    init = train(tiny_images, TrainConfig(model="mlp", epochs=1, batch_size=32)).model.state_dict()
+    g = torch.Generator().manual_seed(0)
+    masks = {n: (torch.rand(v.shape, generator=g) < 0.5).float() for n, v in init.items() if n.endswith("weight")}
+    res = train(tiny_images, cfg, init_state=init, masks=masks, start_step=3)
+    state = res.model.state_dict()
+    for n, m in masks.items():
+        assert (state[n][m == 0] == 0).all()  # exactly zero, not small
+        assert not torch.equal(state[n][m == 1], init[n][m == 1])  # the rest trained
+    with pytest.raises(Exception, match="does not fit the model"):
+        train(tiny_images, cfg, masks={"net.1.weight": torch.ones(3)})
+    with pytest.raises(Exception, match="start_step must be <="):
+        train(tiny_images, cfg, start_step=10_000)

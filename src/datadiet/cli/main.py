@@ -430,6 +430,163 @@ def sweep(
     stdout.print(f"report: {report}")
 
 
+LevelsOpt = Annotated[int, typer.Option("--levels", help="IMP levels after the dense level 0")]
+PretrainOpt = Annotated[
+    str,
+    typer.Option(
+        "--pretrain", help="data of the pre-training steps: full, random:N, easy:N or hard:N (class-balanced)"
+    ),
+]
+ScoresOpt = Annotated[Optional[str], typer.Option("--scores", help="score table (scores.parquet) for easy:N / hard:N")]
+ReplicatesOpt = Annotated[int, typer.Option("--replicates", help="independent seeds")]
+
+
+@app.command()
+def lottery(
+    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
+    model: ModelOpt = "cnn",
+    levels: LevelsOpt = 3,
+    rate: Annotated[float, typer.Option("--rate", help="fraction of the remaining weights pruned per level")] = 0.2,
+    rewind_step: Annotated[
+        int, typer.Option("--rewind-step", help="k: train k steps, then rewind every level to them (0 = init)")
+    ] = 0,
+    pretrain: PretrainOpt = "full",
+    scores: ScoresOpt = None,
+    replicates: ReplicatesOpt = 1,
+    exclude: Annotated[
+        Optional[str], typer.Option("--exclude", help="comma-separated layer names kept dense (e.g. the output layer)")
+    ] = None,
+    branches: Annotated[
+        bool,
+        typer.Option("--branches/--no-branches", help="random pruning and random re-initialisation baselines"),
+    ] = True,
+    epochs: EpochsOpt = 8,
+    batch_size: BatchOpt = 128,
+    lr: LrOpt = 0.05,
+    width: WidthOpt = 1.0,
+    augment: AugOpt = None,
+    schedule: ScheduleOpt = "onecycle",
+    weight_decay: WdOpt = 5e-4,
+    out: OutOpt = "runs",
+    data_dir: DataDirOpt = None,
+    label_noise: NoiseOpt = 0.0,
+    noise_seed: NoiseSeedOpt = 0,
+    samples: SamplesOpt = None,
+    device: DeviceOpt = "auto",
+    executor: ExecutorOpt = "inprocess",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    json_: JsonOpt = False,
+):
+    """Iterative magnitude pruning with rewinding (lottery tickets), with random baselines."""
+    import shlex
+
+    from datadiet.cli.common import multi_progress
+    from datadiet.experiments.lottery import LotteryConfig, lottery_jobs, run_lottery
+    from datadiet.validation import parse_list
+
+    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
+    cfg = LotteryConfig(
+        train=tcfg,
+        levels=levels,
+        rate=rate,
+        rewind_step=rewind_step,
+        pretrain=pretrain,
+        exclude=tuple(parse_list("exclude", exclude)) if exclude is not None else (),
+        replicates=replicates,
+        branches=branches,
+    )
+    dev = _device(device)
+    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    lottery_jobs(spec, cfg, scores=scores)  # refuse bad steps, subsets and tables before any progress bar
+    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
+        res = run_lottery(spec, cfg, out=out, scores=scores, executor=ex, device=dev, progress=new_bar, command=command)
+    table = (
+        res.results.groupby(["condition", "level"], sort=False)
+        .agg(sparsity=("sparsity", "mean"), test_accuracy=("test_accuracy", "mean"))
+        .reset_index()
+    )
+    summary = {
+        "results": str(res.results_path),
+        "run_dir": str(res.path),
+        "figures": res.figures,
+        "accuracy": table.to_dict(orient="records"),
+    }
+    if json_:
+        emit_json(summary)
+        return
+    t = Table("condition", "level", "sparsity", f"test accuracy (mean of {replicates})")
+    for r in summary["accuracy"]:
+        t.add_row(r["condition"], str(r["level"]), f"{r['sparsity']:.3f}", f"{r['test_accuracy']:.4f}")
+    stdout.print(t)
+    stdout.print(f"results: {res.results_path}")
+    stdout.print(f"figure: {res.figures['accuracy']}")
+
+
+@app.command()
+def lmc(
+    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
+    model: ModelOpt = "cnn",
+    from_step: Annotated[int, typer.Option("--from-step", help="k: the copies start from the network at step k")] = 0,
+    pretrain: PretrainOpt = "full",
+    scores: ScoresOpt = None,
+    copies: Annotated[int, typer.Option("--copies", help="networks trained from step k (pairs compared)")] = 2,
+    replicates: ReplicatesOpt = 1,
+    epochs: EpochsOpt = 8,
+    batch_size: BatchOpt = 128,
+    lr: LrOpt = 0.05,
+    width: WidthOpt = 1.0,
+    augment: AugOpt = None,
+    schedule: ScheduleOpt = "onecycle",
+    weight_decay: WdOpt = 5e-4,
+    out: OutOpt = "runs",
+    data_dir: DataDirOpt = None,
+    label_noise: NoiseOpt = 0.0,
+    noise_seed: NoiseSeedOpt = 0,
+    samples: SamplesOpt = None,
+    device: DeviceOpt = "auto",
+    executor: ExecutorOpt = "inprocess",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    json_: JsonOpt = False,
+):
+    """Linear mode connectivity: the error barrier between copies trained from step k with other data orders."""
+    import shlex
+
+    from datadiet.cli.common import multi_progress
+    from datadiet.experiments.lottery import LmcConfig, lmc_jobs, run_lmc
+
+    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
+    cfg = LmcConfig(train=tcfg, from_step=from_step, pretrain=pretrain, copies=copies, replicates=replicates)
+    dev = _device(device)
+    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    lmc_jobs(spec, cfg, scores=scores)  # refuse bad steps, subsets and tables before any progress bar
+    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
+        res = run_lmc(spec, cfg, out=out, scores=scores, executor=ex, device=dev, progress=new_bar, command=command)
+    summary = {
+        "results": str(res.path / "results.parquet"),
+        "scores": str(res.scores_path),
+        "run_dir": str(res.path),
+        "figures": res.figures,
+        "error_barrier": float(res.results["error_barrier"].mean()),
+        "train_ce_barrier_mean": float(res.results["train_ce_barrier_mean"].mean()),
+    }
+    if json_:
+        emit_json(summary)
+        return
+    stdout.print(
+        f"test-error barrier from step {from_step}: {100 * summary['error_barrier']:.2f} points "
+        f"(mean over {replicates} replicate(s)); per-example train CE barrier at 0.5: "
+        f"{summary['train_ce_barrier_mean']:.4f}"
+    )
+    stdout.print(f"per-example barrier score table: {res.scores_path}")
+    stdout.print(f"figure: {res.figures['path']}")
+
+
 @app.command()
 def report(
     run_dir: Annotated[str, typer.Argument(help="a sweep directory (OUT/sweep_<hash>)")],

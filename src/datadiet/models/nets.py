@@ -100,3 +100,41 @@ class ResNet18(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+class _Block1d(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm1d(c_out)
+        self.conv2 = nn.Conv1d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm1d(c_out)
+        self.shortcut = (
+            nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm1d(c_out))
+            if stride != 1 or c_in != c_out
+            else nn.Identity()
+        )
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet1d(nn.Module):
+    """A small 1-D ResNet for sequences (N, C, L) such as MNIST-1D: a 3-tap stem, three stages of one
+    basic block each (16, 32, 64 channels at width 1; stride 1, 2, 2), global average pool, linear."""
+
+    def __init__(self, input_shape, num_classes: int, *, width: float = 1.0):
+        super().__init__()
+        c = [_scaled(b, width) for b in (16, 32, 64)]
+        self.stem = nn.Sequential(
+            nn.Conv1d(input_shape[0], c[0], 3, padding=1, bias=False), nn.BatchNorm1d(c[0]), nn.ReLU()
+        )
+        self.layer1 = _Block1d(c[0], c[0], 1)
+        self.layer2 = _Block1d(c[0], c[1], 2)
+        self.layer3 = _Block1d(c[1], c[2], 2)
+        self.fc = nn.Linear(c[2], num_classes)
+
+    def forward(self, x):
+        out = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.fc(out.mean(dim=-1))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from datadiet.errors import DataDietError
-from datadiet.models.nets import MLP, ResNet18, SmallCNN
+from datadiet.models.nets import MLP, ResNet1d, ResNet18, SmallCNN
 from datadiet.validation import check_positive_float, check_positive_int
 
 
@@ -19,6 +19,7 @@ class ModelInfo:
     description: str
     factory: Callable[..., nn.Module]
     needs_image: bool = False
+    needs_sequence: bool = False
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -28,6 +29,12 @@ MODELS: dict[str, ModelInfo] = {
     ),
     "resnet18": ModelInfo(
         "resnet18", "ResNet-18, CIFAR form (3x3 stem, no max-pool), 64*width base channels", ResNet18, needs_image=True
+    ),
+    "resnet1d": ModelInfo(
+        "resnet1d",
+        "small 1-D ResNet for sequences (MNIST-1D): 3 one-block stages, 16/32/64 channels * width",
+        ResNet1d,
+        needs_sequence=True,
     ),
 }
 
@@ -45,6 +52,8 @@ def build_model(name: str, input_shape, num_classes: int, *, width: float = 1.0,
     seed = check_positive_int("init_seed", seed, allow_zero=True)
     info = MODELS[name]
     input_shape = tuple(int(s) for s in input_shape)
+    if info.needs_sequence and len(input_shape) != 2:
+        raise DataDietError(f"model {name!r} needs sequence input (C, L), got input shape {input_shape}")
     if info.needs_image and len(input_shape) != 3:
         raise DataDietError(f"model {name!r} needs image input (C, H, W), got input shape {input_shape}")
     with torch.random.fork_rng(devices=[]):

@@ -123,9 +123,16 @@ def evaluate(
 
 
 def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor] | None) -> None:
+    """Zero the masked weights (``masks``: parameter name -> 0/1 tensor of the parameter's shape)."""
     if not masks:
         return
     params = dict(model.named_parameters())
+    for name, m in masks.items():
+        if name not in params or tuple(m.shape) != tuple(params[name].shape):
+            from datadiet.errors import DataDietError
+
+            got = "no such parameter" if name not in params else f"shape {tuple(m.shape)}"
+            raise DataDietError(f"mask {name!r} does not fit the model ({got})")
     with torch.no_grad():
         for name, m in masks.items():
             params[name].mul_(m)
@@ -144,6 +151,7 @@ def train(
     progress: Callable[[int, int], None] | None = None,
     stop_at: int | None = None,
     device: str | torch.device = "cpu",
+    start_step: int = 0,
 ) -> TrainResult:
     """Train ``config.model`` on ``dataset`` (or the index ``subset`` of its training set).
 
@@ -153,6 +161,12 @@ def train(
     trained "to epoch t" is never trained past it. The LR schedule is always that of the whole run.
     ``device`` is where the model trains (the data stays on the CPU; each batch is moved); hooks and
     checkpoints see CPU tensors, and the returned model is on ``device``.
+
+    ``start_step`` starts a run part-way through its schedule (rewinding, lottery tickets): from
+    ``init_state``, with a fresh optimiser, at the learning rate and in the data order of that step,
+    and it ends at the schedule's end as usual. With ``masks`` (``{parameter name: 0/1 tensor}``) the
+    masked weights are zero from the start and stay exactly zero: their gradients are zeroed before
+    every step (so neither momentum nor weight decay moves them) and the mask is applied again after.
     """
     n_all = dataset.num_train
     idx = torch.arange(n_all) if subset is None else torch.from_numpy(check_indices("subset", subset, n_all))
@@ -187,7 +201,12 @@ def train(
         nesterov=config.nesterov and config.momentum > 0,
     )
     checkpoints: dict[int, dict] = {}
-    step, seconds = 0, 0.0
+    step, seconds = check_positive_int("start_step", start_step, allow_zero=True), 0.0
+    if step > total:
+        from datadiet.errors import DataDietError
+
+        raise DataDietError(f"start_step must be <= the schedule's {total} steps, got {step}")
+    mask_of = [(p, masks[name]) for name, p in model.named_parameters() if name in masks] if masks else []
     state = checkpointer.load_state() if checkpointer is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -242,6 +261,9 @@ def train(
             loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            for p, m in mask_of:  # pruned weights get no update, not even from momentum or weight decay
+                if p.grad is not None:
+                    p.grad.mul_(m)
             opt.step()
             if masks:
                 apply_masks(model, masks)
@@ -269,7 +291,7 @@ def train(
         steps=step,
         epochs=step / steps_per_epoch,
         train_size=n,
-        examples_seen=_examples_seen(n, steps_per_epoch, step),
+        examples_seen=_examples_seen(n, steps_per_epoch, step) - _examples_seen(n, steps_per_epoch, start_step),
         seconds=seconds,
         checkpoints=checkpoints,
     )

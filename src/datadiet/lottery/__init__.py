@@ -1,0 +1,26 @@
+"""Lottery tickets (pure): magnitude-pruning masks, random baselines, and linear mode connectivity.
+
+Tensors in, tensors out, no files; the IMP levels, rewinding and LMC runs are jobs in
+:mod:`datadiet.experiments.lottery`.
+"""
+
+from datadiet.lottery.connectivity import ALPHAS, error_barrier, interpolate, pairwise_barriers
+from datadiet.lottery.masks import (
+    dense_masks,
+    magnitude_prune,
+    prunable_weights,
+    random_masks_like,
+    sparsity,
+)
+
+__all__ = [
+    "ALPHAS",
+    "dense_masks",
+    "error_barrier",
+    "interpolate",
+    "magnitude_prune",
+    "pairwise_barriers",
+    "prunable_weights",
+    "random_masks_like",
+    "sparsity",
+]
