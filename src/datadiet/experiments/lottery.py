@@ -569,6 +569,7 @@ def run_lmc(
                 "rewind_accuracy": rew["test_accuracy"],
                 "error_barrier": res["error_barrier"],
                 "train_ce_barrier_mean": res["train_ce_barrier_mean"],
+                "path": [float(v) for v in np.mean(res["test_error_paths"], axis=0)],  # mean over pairs
                 "run_dir": str(job.path(out)),
             }
         )

@@ -110,3 +110,33 @@ def scatter(
     ax.legend(fontsize=8)
     ax.set_title(f"{title} (Spearman {rho:.2f}, n={len(df)})", fontsize=10)
     return save_figure(fig, path)
+
+
+def accuracy_vs_subset_size(df: pd.DataFrame, path: str | Path, *, full: pd.Series | None, title: str) -> Path:
+    """Accuracy at the deepest level vs pre-training subset size (log axis), one line per subset kind
+    (``kind`` column: easy, random, hard), with the full-data rewind point as a band."""
+    need = {"kind", "pretrain_size", "test_accuracy"}
+    if not need <= set(df.columns):
+        raise DataDietError(f"df must have columns {sorted(need)}")
+    styles = {"easy": ("#2e8b57", "v"), "random": ("#1f4e9c", "o"), "hard": ("#c0392b", "^")}
+    fig, ax = plt.subplots(figsize=(8.5, 5.0), layout="constrained")
+    if full is not None and len(full):
+        m, lo, hi = _band(full)
+        ax.axhspan(lo, hi, color="black", alpha=0.08, linewidth=0)
+        ax.axhline(m, color="black", linestyle=(0, (5, 3)), linewidth=1.2, label=f"full data ({m:.2f}%)")
+    for kind, g in df.groupby("kind", sort=False):
+        color, marker = styles.get(kind, ("#555555", "o"))
+        stats = g.groupby("pretrain_size")["test_accuracy"].apply(_band).sort_index()
+        x = stats.index.to_numpy()
+        ax.fill_between(x, [s[1] for s in stats], [s[2] for s in stats], color=color, alpha=0.15, linewidth=0)
+        ax.plot(x, [s[0] for s in stats], color=color, marker=marker, label=f"{kind} subset", linewidth=1.8)
+    ax.set_xscale("log")
+    sizes = sorted(df["pretrain_size"].unique())
+    ax.set_xticks(sizes, [str(int(s)) for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("pre-training subset size (examples, class-balanced), log scale")
+    ax.set_ylabel("test accuracy at the deepest level (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    ax.set_title(title, fontsize=10)
+    return save_figure(fig, path)

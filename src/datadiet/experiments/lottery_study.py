@@ -1,0 +1,351 @@
+"""The lottery-ticket study at CPU scale (Paul et al. 2022's questions on MNIST-1D, confirmed on
+Fashion-MNIST), regenerated in one sitting:
+
+    .venv/bin/python -m datadiet.experiments.lottery_study --out runs --executor ray --workers 2
+
+1. **Gate**: IMP with rewinding to step k for k in 0, 8, 32, 96 (2 replicates, 14 levels: 95.6% of
+   the weights pruned). k* is the smallest k whose deepest level matches the dense network (mean test
+   accuracy at most 0.5 points below the dense mean) where k = 0 does not.
+2. **Data-diet pre-training** at k*: the k* pre-training steps on a class-balanced subset of 128 or 512
+   examples, random, easiest or hardest by EL2N (4 seeds at epoch 2); and at 512 examples, the same at
+   the other gate steps (do easy examples get there in fewer steps, hard ones in more?).
+3. **Linear mode connectivity** from every rewind point (2 copies): does a low barrier predict IMP's
+   success better than the rewind point's own accuracy?
+4. **Fashion-MNIST**: the gate at k = 0 and k = 100 with the CNN, one replicate, 6 levels.
+
+Everything is a job (cached, resumable, any executor); tables go to ``RESULTS/lottery-*/`` with
+their figures and ``report.md`` (:func:`study_markdown`, also the README's block).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datadiet.experiments.executors import make_executor
+from datadiet.experiments.jobs import Context, DatasetSpec, run_jobs
+from datadiet.experiments.lottery import LmcConfig, LotteryConfig, lmc_jobs, lottery_jobs, run_lmc, run_lottery
+from datadiet.experiments.scoring import ScoreConfig, ScoreJob
+from datadiet.runs import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_parquet,
+    read_json,
+    runtime_info,
+    to_jsonable,
+)
+from datadiet.training import TrainConfig
+
+MATCH_POINTS = 0.5  # "matches the dense network": at most this many points below its mean
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    data: DatasetSpec
+    train: TrainConfig
+    levels: int
+    replicates: int
+    gate_ks: tuple[int, ...]
+    branch_ks: tuple[int, ...]
+    sizes: tuple[int, ...] = ()
+    steps_size: int | None = None
+
+
+MNIST1D = Study(
+    name="lottery-mnist1d",
+    data=DatasetSpec("mnist1d", samples=5000),
+    train=TrainConfig(model="resnet1d", epochs=10, batch_size=128, lr=0.4),
+    levels=14,
+    replicates=2,
+    gate_ks=(0, 8, 32, 96),
+    branch_ks=(0,),
+    sizes=(128, 512),
+    steps_size=512,
+)
+FASHION = Study(
+    name="lottery-fashion-mnist",
+    data=DatasetSpec("fashion-mnist"),
+    train=TrainConfig(model="cnn", epochs=2, batch_size=128, lr=0.2),
+    levels=6,
+    replicates=1,
+    gate_ks=(0, 100),
+    branch_ks=(),
+)
+
+
+def _lottery(study: Study, k: int, pretrain: str = "full", branches: bool = False) -> LotteryConfig:
+    return LotteryConfig(
+        train=study.train,
+        levels=study.levels,
+        rewind_step=k,
+        pretrain=pretrain,
+        replicates=study.replicates,
+        branches=branches,
+    )
+
+
+def _lmc(study: Study, k: int, pretrain: str = "full") -> LmcConfig:
+    return LmcConfig(train=study.train, from_step=k, pretrain=pretrain, replicates=study.replicates)
+
+
+def gate_step(lottery: pd.DataFrame, levels: int) -> tuple[int | None, dict]:
+    """k*: the smallest rewind step whose deepest level matches dense (full-data pre-training) while
+    k = 0 does not; None if k = 0 already matches or no k does. Also the per-k numbers it used."""
+    full = lottery[(lottery["pretrain"] == "full") & (lottery["condition"] == "imp")]
+    dense = float(full.loc[full["level"] == 0, "test_accuracy"].mean())
+    deep = full[full["level"] == levels].groupby("rewind_step")["test_accuracy"].mean()
+    matches = {int(k): bool(100 * (dense - a) <= MATCH_POINTS + 1e-9) for k, a in deep.items()}
+    info = {"dense": dense, "deep": {int(k): float(a) for k, a in deep.items()}, "matches": matches}
+    if matches.get(0, False):
+        return None, info
+    return next((k for k in sorted(matches) if matches[k]), None), info
+
+
+def run_study(study: Study, *, out: Path, results: Path, executor, device: str, k_star: int | None = None) -> dict:
+    """Run (or resume) one study; ``k_star`` overrides the gate's choice of rewind step."""
+    spec = study.data.resolve()
+    ctx = Context(out, device=device)
+    t0 = time.perf_counter()
+    lot = {k: _lottery(study, k, branches=k in study.branch_ks) for k in study.gate_ks}
+    lmc = {(k, "full"): _lmc(study, k) for k in study.gate_ks}
+    score = ScoreJob(spec, ScoreConfig(method="el2n", epoch=2, seeds=(0, 1, 2, 3), train=study.train))
+    jobs = [j for c in lot.values() for _, j in lottery_jobs(spec, c)] + [
+        j for c in lmc.values() for j in lmc_jobs(spec, c)
+    ]
+    run_jobs([*jobs, score] if study.sizes else jobs, ctx=ctx, executor=executor)
+    gate_rows = pd.concat([run_lottery(spec, c, out=out).results for c in lot.values()], ignore_index=True)
+    found, gate = gate_step(gate_rows, study.levels)
+    k_star = found if k_star is None else k_star
+    phase2: dict = {}
+    if study.sizes and k_star is not None:
+        table = score.load(out).table
+        if k_star not in study.branch_ks:
+            lot[(k_star, "branches")] = _lottery(study, k_star, branches=True)
+        for kind in ("random", "easy", "hard"):
+            for n in study.sizes:
+                lot[(k_star, f"{kind}:{n}")] = _lottery(study, k_star, f"{kind}:{n}")
+                lmc[(k_star, f"{kind}:{n}")] = _lmc(study, k_star, f"{kind}:{n}")
+            for k in study.gate_ks:
+                if k not in (0, k_star):
+                    p = f"{kind}:{study.steps_size}"
+                    lot[(k, p)] = _lottery(study, k, p)
+                    lmc[(k, p)] = _lmc(study, k, p)
+        phase2 = {key: c for key, c in lot.items() if isinstance(key, tuple)}
+        jobs = [j for c in phase2.values() for _, j in lottery_jobs(spec, c, scores=table)]
+        jobs += [j for c in lmc.values() for j in lmc_jobs(spec, c, scores=table)]
+        run_jobs(jobs, ctx=ctx, executor=executor)
+    else:
+        table = None
+    seconds = time.perf_counter() - t0
+    lottery_rows = pd.concat(
+        [gate_rows] + [run_lottery(spec, c, out=out, scores=table).results for c in phase2.values()], ignore_index=True
+    )
+    lottery_rows = lottery_rows.drop_duplicates(subset=["condition", "replicate", "level", "rewind_step", "pretrain"])
+    lmc_rows = pd.concat([run_lmc(spec, c, out=out, scores=table).results for c in lmc.values()], ignore_index=True)
+    folder = results / study.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for df in (lottery_rows, lmc_rows):
+        df["run_dir"] = df["run_dir"].map(lambda p: Path(p).name)  # portable: the job key, not this machine's path
+    atomic_write_parquet(folder / "lottery.parquet", lottery_rows)
+    atomic_write_parquet(folder / "lmc.parquet", lmc_rows)
+    summary = to_jsonable(
+        {
+            "dataset": spec.key(),
+            "train": study.train,
+            "levels": study.levels,
+            "replicates": study.replicates,
+            "gate_ks": study.gate_ks,
+            "k_star": k_star,
+            "gate": gate,
+            "match_points": MATCH_POINTS,
+            "seconds": seconds,
+            "runtime": runtime_info(),
+            "device": device,
+        }
+    )
+    atomic_write_json(folder / "summary.json", summary)
+    figures(folder)
+    atomic_write_bytes(folder / "report.md", study_markdown(folder).encode())
+    return summary
+
+
+def _deep(lottery: pd.DataFrame, levels: int) -> pd.DataFrame:
+    imp = lottery[(lottery["condition"] == "imp") & (lottery["level"] == levels)]
+    return imp[["rewind_step", "pretrain", "replicate", "test_accuracy", "rewind_accuracy", "pretrain_size"]]
+
+
+def figures(folder: Path) -> dict[str, str]:
+    from datadiet.lottery import ALPHAS
+    from datadiet.plots.lottery import accuracy_vs_remaining, accuracy_vs_subset_size, interpolation_paths, scatter
+
+    s = read_json(folder / "summary.json")
+    lot = pd.read_parquet(folder / "lottery.parquet")
+    lmc = pd.read_parquet(folder / "lmc.parquet")
+    levels, k_star = s["levels"], s["k_star"]
+    t = s["train"]
+    setup = (
+        f"{s['dataset']['name']}, {t['model']}, lr {t['lr']:g}, {t['epochs']} epochs, {s['replicates']} replicate(s)"
+    )
+    full = lot[lot["pretrain"] == "full"].copy()
+    names = {"imp": "IMP", "random-prune": "random pruning", "random-reinit": "random re-init"}
+    full["line"] = [f"{names[c]}, rewind to step {k}" for c, k in zip(full["condition"], full["rewind_step"])]
+    out = {
+        "gate": accuracy_vs_remaining(
+            full, folder / "gate_accuracy_vs_remaining.png", title=f"IMP by rewind step: {setup}", group="line"
+        )
+    }
+    for k in sorted(set(lmc.loc[lmc["pretrain"] == "full", "from_step"])):
+        paths = [
+            np.asarray(p, dtype=float) for p in lmc.loc[(lmc["pretrain"] == "full") & (lmc["from_step"] == k), "path"]
+        ]
+        out[f"path_k{k}"] = interpolation_paths(
+            ALPHAS, paths, folder / f"error_along_path_k{k}.png", title=f"copies trained from step {k}: {setup}"
+        )
+    if k_star is not None and (lot["pretrain"] != "full").any():
+        sub = lot[(lot["rewind_step"] == k_star) & (lot["condition"] == "imp") & (lot["level"] == levels)].copy()
+        sub = sub[sub["pretrain"] != "full"]
+        sub["kind"] = sub["pretrain"].str.split(":").str[0]
+        dense_full = lot[(lot["rewind_step"] == k_star) & (lot["pretrain"] == "full") & (lot["condition"] == "imp")]
+        out["subsets"] = accuracy_vs_subset_size(
+            sub,
+            folder / "subset_size.png",
+            full=dense_full.loc[dense_full["level"] == levels, "test_accuracy"],
+            title=f"deepest level ({100 * (1 - 0.8**levels):.1f}% pruned), rewind step {k_star}: {setup}",
+        )
+    deep = _deep(lot, levels).merge(
+        lmc.rename(columns={"from_step": "rewind_step"})[["rewind_step", "pretrain", "replicate", "error_barrier"]],
+        on=["rewind_step", "pretrain", "replicate"],
+    )
+    deep["kind"] = deep["pretrain"].str.split(":").str[0] + " (k=" + deep["rewind_step"].astype(str) + ")"
+    deep["accuracy_pct"] = 100 * deep["test_accuracy"]
+    out["barrier"] = scatter(
+        deep.assign(barrier_pct=100 * deep["error_barrier"]),
+        "barrier_pct",
+        "accuracy_pct",
+        folder / "barrier_vs_accuracy.png",
+        hue="kind",
+        xlabel="test-error barrier from the rewind point (points)",
+        ylabel="test accuracy at the deepest level (%)",
+        title="barrier vs sparse accuracy",
+    )
+    out["rewind_accuracy"] = scatter(
+        deep.assign(rewind_pct=100 * deep["rewind_accuracy"]),
+        "rewind_pct",
+        "accuracy_pct",
+        folder / "rewind_accuracy_vs_accuracy.png",
+        hue="kind",
+        xlabel="test accuracy of the rewind point itself (%)",
+        ylabel="test accuracy at the deepest level (%)",
+        title="rewind-point accuracy vs sparse accuracy",
+    )
+    return {k: str(v) for k, v in out.items()}
+
+
+def _ms(values) -> str:
+    v = 100 * np.asarray(values, dtype=float)
+    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if v.size > 1 else f"{v.mean():.2f}"
+
+
+def study_markdown(folder: Path) -> str:
+    """The study's tables and answers, computed from ``lottery.parquet``, ``lmc.parquet`` and
+    ``summary.json`` (the report and the README block are this text)."""
+    from scipy.stats import spearmanr
+
+    s = read_json(folder / "summary.json")
+    lot = pd.read_parquet(folder / "lottery.parquet")
+    lmc = pd.read_parquet(folder / "lmc.parquet")
+    levels, k_star, t = s["levels"], s["k_star"], s["train"]
+    pruned = 100 * (1 - 0.8**levels)
+    lines = [
+        f"{s['dataset']['name']}, {t['model']} (lr {t['lr']:g}, batch {t['batch_size']}, {t['epochs']} epochs), "
+        f"IMP at rate 0.2 for {levels} levels ({pruned:.1f}% of the weights pruned), "
+        f"{s['replicates']} replicate(s); mean ± std over replicates, test accuracy in %. "
+        f"Measured {s['seconds'] / 60:.1f} min for this dataset ({s['runtime']['threads']} threads per job).",
+        "",
+        "| rewind step k | dense | deepest level | random pruning | random re-init | error barrier (points) | matches dense |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    full = lot[lot["pretrain"] == "full"]
+    for k in sorted(full["rewind_step"].unique()):
+        f = full[full["rewind_step"] == k]
+        imp = f[f["condition"] == "imp"]
+
+        def cell(cond: str, f: pd.DataFrame = f) -> str:
+            rows = f.loc[(f["condition"] == cond) & (f["level"] == levels), "test_accuracy"]
+            return _ms(rows) if len(rows) else "–"
+
+        bar = lmc.loc[(lmc["pretrain"] == "full") & (lmc["from_step"] == k), "error_barrier"]
+        lines.append(
+            f"| {k} | {_ms(imp.loc[imp['level'] == 0, 'test_accuracy'])} | {cell('imp')} | {cell('random-prune')} | "
+            f"{cell('random-reinit')} | {_ms(bar)} | {'yes' if s['gate']['matches'].get(str(k)) else 'no'} |"
+        )
+    lines.append("")
+    if k_star is None:
+        zero = s["gate"]["matches"].get("0")
+        lines.append(
+            "**Gate**: "
+            + ("k = 0 already matches the dense network at this depth." if zero else "no rewind step matched.")
+        )
+        return "\n".join(lines) + "\n"
+    lines.append(
+        f"**Gate**: k* = {k_star} steps is the smallest rewind step whose deepest level is within "
+        f"{s['match_points']} points of dense, where k = 0 is not."
+    )
+    sub = lot[(lot["condition"] == "imp") & (lot["level"] == levels) & (lot["pretrain"] != "full")]
+    if len(sub):
+        lines += [
+            "",
+            "| pre-training data (class-balanced) | rewind step | deepest level | rewind point's accuracy | error barrier (points) |",
+            "|---|---|---|---|---|",
+        ]
+        deep_full = full[(full["condition"] == "imp") & (full["level"] == levels)]
+        bar_all = lmc.rename(columns={"from_step": "rewind_step"})
+        for (k, p), g in sorted(
+            pd.concat([deep_full[deep_full["rewind_step"] > 0], sub]).groupby(["rewind_step", "pretrain"]),
+            key=lambda kv: (kv[0][0], kv[0][1]),
+        ):
+            b = bar_all.loc[(bar_all["rewind_step"] == k) & (bar_all["pretrain"] == p), "error_barrier"]
+            lines.append(f"| {p} | {k} | {_ms(g['test_accuracy'])} | {_ms(g['rewind_accuracy'])} | {_ms(b)} |")
+        deep = _deep(lot, levels).merge(
+            lmc.rename(columns={"from_step": "rewind_step"})[["rewind_step", "pretrain", "replicate", "error_barrier"]],
+            on=["rewind_step", "pretrain", "replicate"],
+        )
+        rho_b = spearmanr(deep["error_barrier"], deep["test_accuracy"]).statistic
+        rho_a = spearmanr(deep["rewind_accuracy"], deep["test_accuracy"]).statistic
+        lines += [
+            "",
+            f"Over all {len(deep)} rewind points (every step, subset and replicate), the Spearman correlation of the "
+            f"deepest level's accuracy with the error barrier is {rho_b:.2f} and with the rewind point's own "
+            f"accuracy {rho_a:.2f}: the {'barrier' if abs(rho_b) > abs(rho_a) else 'rewind accuracy'} is the better "
+            "predictor here.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="runs")
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--executor", default="inprocess")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--only", choices=["mnist1d", "fashion-mnist"], default=None)
+    args = ap.parse_args(argv)
+    studies = [s for s in (MNIST1D, FASHION) if args.only is None or s.data.name == args.only]
+    with make_executor(args.executor, workers=args.workers, threads=args.threads) as ex:
+        for study in studies:
+            t0 = time.perf_counter()
+            summary = run_study(study, out=Path(args.out), results=Path(args.results), executor=ex, device=args.device)
+            print(f"{study.name}: k* = {summary['k_star']}, {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
