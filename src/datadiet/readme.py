@@ -145,6 +145,15 @@ def label_noise_block(root: Path, folder: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def lottery_block(root: Path, folder: str) -> str:
+    """The lottery study's tables and answers (:func:`datadiet.experiments.lottery_study.study_markdown`)."""
+    from datadiet.experiments.lottery_study import study_markdown
+
+    if not (root / folder / "lottery.parquet").exists():
+        raise DataDietError(f"{folder} has no lottery.parquet (run python -m datadiet.experiments.lottery_study)")
+    return study_markdown(root / folder) + f"\nReport and figures: {_link(folder)}\n"
+
+
 #: NAME -> function of the repository root that makes the block's text.
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "headline": partial(
@@ -161,6 +170,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "fashion-mnist-epochs": partial(table_block, folder="results/fashion-mnist-epochs"),
     "fashion-mnist-steps": partial(table_block, folder="results/fashion-mnist-steps"),
     "digits-label-noise": partial(label_noise_block, folder="results/digits-label-noise"),
+    "lottery-mnist1d": partial(lottery_block, folder="results/lottery-mnist1d"),
+    "lottery-fashion-mnist": partial(lottery_block, folder="results/lottery-fashion-mnist"),
 }
 
 # markers stand on lines of their own (so prose can mention them in backticks)

@@ -14,7 +14,7 @@ def test_datasets_and_models_json():
     d = last_json(run_cli("datasets", "--json"))
     assert "fashion-mnist" in [r["name"] for r in d["datasets"]]
     m = last_json(run_cli("models", "--json"))
-    assert [r["name"] for r in m["models"]] == ["mlp", "cnn", "resnet18"]
+    assert [r["name"] for r in m["models"]] == ["mlp", "cnn", "resnet18", "resnet1d"]
 
 
 def test_train_digits_mlp(tmp_path):

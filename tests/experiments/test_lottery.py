@@ -178,3 +178,20 @@ def test_lmc_copies_share_the_rewind_point_and_differ_in_data_order(tmp_path):
     assert len({(c.train.order_seed, c.train.aug_seed) for c in copies}) == 3  # ... three data orders
     finals = [c.final_weights(tmp_path) for c in copies]
     assert not torch.equal(finals[0]["net.1.weight"], finals[1]["net.1.weight"])
+
+
+def test_a_sweep_prunes_by_the_lmc_barrier_table_like_any_score(tmp_path):
+    from datadiet.experiments import SweepConfig, run_sweep
+
+    data = DatasetSpec("digits").resolve()
+    lmc = run_lmc(data, LmcConfig(train=TCFG, from_step=10), out=tmp_path)
+    method = f"table:{lmc.scores_path}"
+    cfg = SweepConfig(methods=("random", method), fractions=(0.0, 0.5), train=TCFG)
+    res = run_sweep(data, cfg, out=tmp_path).results
+    cell = res[(res["method"] == method) & (res["fraction"] == 0.5)].iloc[0]
+    assert cell["train_size"] == 674 and cell["scored_at"] == "from a score table"
+    barrier = pd.read_parquet(lmc.scores_path)["score"].to_numpy()
+    kept = np.load(f"{cell['run_dir']}/subset.npy")
+    assert barrier[kept].min() >= np.median(barrier) - 1e-12  # the hardest half by the barrier
+    with pytest.raises(DataDietError, match="score table not found"):
+        run_sweep(data, SweepConfig(methods=("table:nope.parquet",), train=TCFG), out=tmp_path)

@@ -23,9 +23,18 @@ def test_resnet_refuses_sequences():
 
 
 def test_unknown_model_lists_valid():
-    with pytest.raises(ValueError, match="valid: mlp, cnn, resnet18"):
+    with pytest.raises(ValueError, match="valid: mlp, cnn, resnet18, resnet1d"):
         build_model("vit", (1, 8, 8), 10)
-    assert model_names() == ["mlp", "cnn", "resnet18"]
+    assert model_names() == ["mlp", "cnn", "resnet18", "resnet1d"]
+
+
+def test_resnet1d_on_sequences_only():
+    import torch
+
+    m = build_model("resnet1d", (1, 40), 10, seed=0)
+    assert m(torch.randn(3, 1, 40)).shape == (3, 10)
+    with pytest.raises(ValueError, match="needs sequence input"):
+        build_model("resnet1d", (1, 8, 8), 10)
 
 
 def test_seeded_init_and_width():

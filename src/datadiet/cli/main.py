@@ -332,7 +332,11 @@ def prune(
 def sweep(
     dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
     methods: Annotated[
-        str, typer.Option("--methods", help="comma-separated scoring methods; random is random pruning")
+        str,
+        typer.Option(
+            "--methods",
+            help="comma-separated scoring methods; random is random pruning; table:PATH prunes by a score table",
+        ),
     ] = "random,el2n,grand",
     fractions: Annotated[
         str, typer.Option("--fractions", help="comma-separated fractions PRUNED, each in [0, 1)")

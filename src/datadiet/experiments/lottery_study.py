@@ -107,7 +107,16 @@ def gate_step(lottery: pd.DataFrame, levels: int) -> tuple[int | None, dict]:
     return next((k for k in sorted(matches) if matches[k]), None), info
 
 
-def run_study(study: Study, *, out: Path, results: Path, executor, device: str, k_star: int | None = None) -> dict:
+def run_study(
+    study: Study,
+    *,
+    out: Path,
+    results: Path,
+    executor,
+    device: str,
+    k_star: int | None = None,
+    command_args: list[str] | None = None,
+) -> dict:
     """Run (or resume) one study; ``k_star`` overrides the gate's choice of rewind step."""
     spec = study.data.resolve()
     ctx = Context(out, device=device)
@@ -166,6 +175,8 @@ def run_study(study: Study, *, out: Path, results: Path, executor, device: str, 
             "match_points": MATCH_POINTS,
             "seconds": seconds,
             "runtime": runtime_info(),
+            "executor": executor.describe() if hasattr(executor, "describe") else None,
+            "command": "python -m datadiet.experiments.lottery_study " + " ".join(command_args or []),
             "device": device,
         }
     )
@@ -252,6 +263,58 @@ def _ms(values) -> str:
     return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if v.size > 1 else f"{v.mean():.2f}"
 
 
+def _how(s: dict) -> str:
+    ex = s.get("executor") or {}
+    if ex.get("executor") == "ray":
+        return f"Ray, {ex['workers']} workers x {ex['threads']} thread(s), {s['runtime']['cpu_model']}"
+    return f"in-process, {ex.get('threads') or s['runtime']['threads']} thread(s), {s['runtime']['cpu_model']}"
+
+
+def _matches(values, dense: float, points: float) -> bool:
+    return bool(100 * (dense - float(np.mean(values))) <= points + 1e-9)
+
+
+def _reading(lot: pd.DataFrame, s: dict) -> list[str]:
+    """Plain answers to the study's questions, each number computed from the tables."""
+    levels, k_star, points = s["levels"], s["k_star"], s["match_points"]
+    deep = lot[(lot["condition"] == "imp") & (lot["level"] == levels)]
+    dense = s["gate"]["dense"]
+    acc = lambda k, p: deep.loc[(deep["rewind_step"] == k) & (deep["pretrain"] == p), "test_accuracy"]
+    spread = 100 * deep.groupby(["rewind_step", "pretrain"])["test_accuracy"].std(ddof=1).mean()
+    out = [
+        "",
+        f"Reading (dense: {100 * dense:.2f}%; the mean spread between the 2 replicates of one condition is "
+        f"{spread:.2f} points, so differences below about that are noise):",
+    ]
+    full = acc(k_star, "full")
+    for n in sorted({int(p.split(":")[1]) for p in deep["pretrain"] if ":" in p}):
+        parts = []
+        for kind in ("random", "easy", "hard"):
+            a = acc(k_star, f"{kind}:{n}")
+            if len(a):
+                parts.append(f"{kind} {100 * a.mean():.2f} ({100 * (a.mean() - full.mean()):+.2f})")
+        if parts:
+            out.append(
+                f"- Rewind point from {n} examples at k = {k_star}, deepest level against full data "
+                f"({100 * full.mean():.2f}): " + ", ".join(parts) + "."
+            )
+    steps = sorted(deep["rewind_step"].unique())
+    sizes = {p.split(":")[1] for p in deep["pretrain"] if ":" in p and (deep["pretrain"] == p).any()}
+    for n in sorted(sizes, key=int):
+        firsts = []
+        for kind in ("random", "easy", "hard"):
+            ks = [k for k in steps if k > 0 and len(acc(k, f"{kind}:{n}"))]
+            if len(ks) > 1:
+                ok = [k for k in ks if _matches(acc(k, f"{kind}:{n}"), dense, points)]
+                firsts.append(f"{kind} from k = {ok[0]}" if ok else f"{kind} at none of k = {', '.join(map(str, ks))}")
+        if firsts:
+            out.append(
+                f"- Steps needed with {n}-example subsets (deepest level within {points} points of dense; "
+                f"steps tried: {', '.join(str(k) for k in steps if k > 0)}): " + "; ".join(firsts) + "."
+            )
+    return out
+
+
 def study_markdown(folder: Path) -> str:
     """The study's tables and answers, computed from ``lottery.parquet``, ``lmc.parquet`` and
     ``summary.json`` (the report and the README block are this text)."""
@@ -266,7 +329,7 @@ def study_markdown(folder: Path) -> str:
         f"{s['dataset']['name']}, {t['model']} (lr {t['lr']:g}, batch {t['batch_size']}, {t['epochs']} epochs), "
         f"IMP at rate 0.2 for {levels} levels ({pruned:.1f}% of the weights pruned), "
         f"{s['replicates']} replicate(s); mean ± std over replicates, test accuracy in %. "
-        f"Measured {s['seconds'] / 60:.1f} min for this dataset ({s['runtime']['threads']} threads per job).",
+        f"Measured {s['seconds'] / 60:.1f} min for this dataset ({_how(s)}).",
         "",
         "| rewind step k | dense | deepest level | random pruning | random re-init | error barrier (points) | matches dense |",
         "|---|---|---|---|---|---|---|",
@@ -323,8 +386,10 @@ def study_markdown(folder: Path) -> str:
             f"Over all {len(deep)} rewind points (every step, subset and replicate), the Spearman correlation of the "
             f"deepest level's accuracy with the error barrier is {rho_b:.2f} and with the rewind point's own "
             f"accuracy {rho_a:.2f}: the {'barrier' if abs(rho_b) > abs(rho_a) else 'rewind accuracy'} is the better "
-            "predictor here.",
+            "predictor here"
+            + (" (neither predicts much: both correlations are weak)." if max(abs(rho_b), abs(rho_a)) < 0.3 else "."),
         ]
+        lines += _reading(lot, s)
     return "\n".join(lines) + "\n"
 
 
@@ -342,7 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     with make_executor(args.executor, workers=args.workers, threads=args.threads) as ex:
         for study in studies:
             t0 = time.perf_counter()
-            summary = run_study(study, out=Path(args.out), results=Path(args.results), executor=ex, device=args.device)
+            summary = run_study(
+                study,
+                out=Path(args.out),
+                results=Path(args.results),
+                executor=ex,
+                device=args.device,
+                command_args=list(argv) if argv is not None else __import__("sys").argv[1:],
+            )
             print(f"{study.name}: k* = {summary['k_star']}, {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 

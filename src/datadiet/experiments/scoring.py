@@ -199,6 +199,10 @@ class ScoreJob(Job):
         return {"dataset": self.data.key(), "score": self.score}
 
     @property
+    def scored_at(self) -> str:
+        return self.score.scored_at
+
+    @property
     def label(self) -> str:
         c = self.score
         return c.method if c.method in BASELINES else f"{c.method}@{c.epoch}"
@@ -278,6 +282,64 @@ class ScoreJob(Job):
             path=path,
             summary=summary,
         )
+
+
+TABLE_PREFIX = "table:"
+
+
+@dataclass(frozen=True)
+class TableScoreJob(Job):
+    """Scores from a score table file (``scores.parquet`` of any scoring run, the LMC barrier, or your
+    own ``index, label, score`` table), checked against the dataset and copied into the run directory
+    ``score_<hash>`` (keyed by the file's content), so a sweep selects from it like from any score."""
+
+    data: DatasetSpec
+    source: str
+    digest: str
+    kind: ClassVar[str] = "score"
+    marker: ClassVar[str] = "summary.json"
+
+    @classmethod
+    def of(cls, data: DatasetSpec, path: str | Path) -> TableScoreJob:
+        import hashlib
+
+        p = Path(path)
+        try:
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        except OSError:
+            raise DataDietError(f"score table not found: {p}") from None
+        read_score_table(p, dataset=data.load())  # refuse a table that does not fit before anything runs
+        return cls(data, str(p), digest)
+
+    def config(self) -> dict:
+        return {"dataset": self.data.key(), "table": self.digest}
+
+    @property
+    def label(self) -> str:
+        return f"{TABLE_PREFIX}{Path(self.source).parent.name or self.source}"
+
+    @property
+    def scored_at(self) -> str:
+        return "from a score table"
+
+    def describe(self) -> str:
+        return f"scores from {self.source}"
+
+    def table_path(self, out: str | Path) -> Path:
+        return self.path(out) / "scores.parquet"
+
+    def run(self, rd: RunDir, ctx: Context) -> dict:
+        table = read_score_table(self.source, dataset=self.data.load())
+        atomic_write_parquet(rd.file("scores.parquet"), table)
+        return {
+            "method": "table",
+            "source": self.source,
+            "scored_at": self.scored_at,
+            "cost": {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0},
+            "cost_note": "the table's own cost is not known here",
+            "dataset": self.data.key(),
+            "num_examples": len(table),
+        }
 
 
 def _random(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed: int, cost: dict) -> np.ndarray:

@@ -20,7 +20,7 @@ from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 from datadiet.experiments.executors import InProcess
 from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, closure, run_jobs
-from datadiet.experiments.scoring import ScoreConfig, ScoreJob
+from datadiet.experiments.scoring import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
 from datadiet.experiments.selection import SelectJob
 from datadiet.experiments.training import TrainJob
 from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet, config_hash, runtime_info, to_jsonable
@@ -60,7 +60,10 @@ class SweepConfig:
         if not self.methods:
             raise DataDietError("methods must list at least one method")
         for m in self.methods:
-            self.score_config(m)  # validates the name and its epoch
+            if not m.startswith(TABLE_PREFIX):
+                self.score_config(m)  # validates the name and its epoch
+            elif len(m) == len(TABLE_PREFIX):
+                raise DataDietError("method 'table:' needs a path, e.g. table:runs/lmcrun_<hash>/scores.parquet")
         if len(set(self.methods)) != len(self.methods):
             raise DataDietError(f"methods must not repeat, got {','.join(self.methods)}")
         if not self.fractions:
@@ -157,9 +160,13 @@ class SweepSpec:
     def rundir_config(self) -> dict:
         return {"dataset": self.data.key(), "sweep": self.config}
 
-    def score_job(self, method: str) -> ScoreJob | None:
-        """The scoring job of a method (None for random pruning)."""
-        return None if method == "random" else ScoreJob(self.data, self.config.score_config(method))
+    def score_job(self, method: str) -> ScoreJob | TableScoreJob | None:
+        """The scoring job of a method (None for random pruning; ``table:PATH`` reads a score table)."""
+        if method == "random":
+            return None
+        if method.startswith(TABLE_PREFIX):
+            return TableScoreJob.of(self.data, method[len(TABLE_PREFIX) :])
+        return ScoreJob(self.data, self.config.score_config(method))
 
     def cell_job(self, cell: Cell) -> TrainJob:
         """The training job of a cell: full data, or the subset its selection job keeps."""
@@ -207,7 +214,7 @@ class SweepSpec:
                 "fraction": cell.fraction,
                 "seed": cell.seed,
                 "budget": self.config.budget,
-                "scored_at": (score.score.scored_at if score is not None else "no scores") if pruned else "",
+                "scored_at": (score.scored_at if score is not None else "no scores") if pruned else "",
                 "train_size": summary["train_size"],
                 "test_accuracy": summary["test_accuracy"],
                 "steps": summary["steps"],
@@ -254,7 +261,7 @@ def run_sweep(
     results = spec.collect(cells, out)
     results_path = rd.file("results.parquet")
     atomic_write_parquet(results_path, results)
-    scored = {m: (j.score.scored_at if (j := spec.score_job(m)) is not None else "no scores") for m in cfg.methods}
+    scored = {m: (j.scored_at if (j := spec.score_job(m)) is not None else "no scores") for m in cfg.methods}
     summary = to_jsonable(
         {
             "dataset": spec.data.key(),
