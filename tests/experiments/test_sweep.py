@@ -111,3 +111,28 @@ def test_config_refuses_options_its_strategy_ignores():
         SweepConfig(strategy="hardest", offset=0.1)
     with pytest.raises(DataDietError, match="epoch after @ must be an integer"):
         SweepConfig(methods=("el2n@x",))
+
+
+def test_flops_columns_match_a_hand_count(tiny_images, tmp_path):
+    from datadiet.models.flops import flops_per_example
+
+    # MLP 64 -> 256 -> 256 -> 4: forward 2*in*out per layer; backward the weight gradients (as much
+    # again) plus the input gradients of the layers after the first
+    fwd = 2 * (64 * 256 + 256 * 256 + 256 * 4)
+    train_f = 2 * fwd + 2 * (256 * 256 + 256 * 4)
+    assert flops_per_example("mlp", (1, 8, 8), 4, backward=False) == fwd
+    assert flops_per_example("mlp", (1, 8, 8), 4, backward=True) == train_f
+    cfg = SweepConfig(
+        methods=("random", "el2n", "grand"), fractions=(0.0, 0.5), train=TCFG, score_epoch=1, score_seeds=2
+    )
+    res = run_sweep(tiny_images, cfg, out=tmp_path).results
+    full = 3 * 256 * train_f  # 3 epochs over 256 examples
+    assert (res.loc[res["fraction"] == 0, "flops_vs_full"] == 1.0).all()  # exactly
+    rnd = res[(res["method"] == "random") & (res["fraction"] == 0.5)].iloc[0]
+    assert rnd["flops_vs_full"] == pytest.approx(3 * 128 * train_f / full) == pytest.approx(0.5)
+    # EL2N: the pruned run, 2 scoring runs of 1 epoch, 2 forward scoring passes over all 256 examples
+    el2n = res[(res["method"] == "el2n") & (res["fraction"] == 0.5)].iloc[0]
+    want = (3 * 128 * train_f + 2 * 256 * train_f + 2 * 256 * fwd) / full
+    assert el2n["flops_vs_full"] == pytest.approx(want, rel=1e-12)
+    grand = res[(res["method"] == "grand") & (res["fraction"] == 0.5)].iloc[0]  # GraNd's pass has a backward
+    assert grand["flops_vs_full"] == pytest.approx((3 * 128 * train_f + 2 * 256 * train_f + 2 * 256 * train_f) / full)

@@ -200,7 +200,21 @@ class SweepSpec:
         return cells, closure(jobs)
 
     def collect(self, cells: list[Cell], out: str | Path) -> pd.DataFrame:
-        """One row per cell, read from the finished jobs' run directories."""
+        """One row per cell, read from the finished jobs' run directories.
+
+        Compute is given in examples, seconds and FLOPs (:func:`datadiet.models.flops.flops_per_example`):
+        training examples cost a forward and a backward pass; a scoring run's training the same; its
+        scoring pass a forward (EL2N, loss, margins) or a forward and a backward (GraNd).
+        ``flops_vs_full`` is a cell's training plus scoring FLOPs over one full-data training run's.
+        """
+        from datadiet.models.flops import flops_per_example
+
+        ds = self.data.load()
+        t = self.config.train
+        shape = (t.model, tuple(ds.input_shape), ds.num_classes)
+        train_flops = flops_per_example(*shape, width=t.width, backward=True)
+        forward_flops = flops_per_example(*shape, width=t.width, backward=False)
+        full_flops = t.epochs * ds.num_train * train_flops
         rows = []
         for cell in cells:
             job = self.cell_job(cell)
@@ -227,6 +241,18 @@ class SweepSpec:
                 "threads": runtime.get("threads"),
                 "cpu": runtime.get("cpu_capability"),
             }
+            score_pass = (
+                train_flops
+                if getattr(score, "score", None) is not None and score.score.method == "grand"
+                else forward_flops
+            )
+            row["train_flops"] = row["train_examples"] * train_flops
+            row["scoring_flops"] = (
+                float(cost["train_examples"]) * train_flops + float(cost["score_examples"]) * score_pass
+                if pruned
+                else 0.0
+            )
+            row["flops_vs_full"] = (row["train_flops"] + row["scoring_flops"]) / full_flops
             for k, a in enumerate(summary["per_class_accuracy"]):
                 row[f"class_{k}_accuracy"] = a
             rows.append(row)
