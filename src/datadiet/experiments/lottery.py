@@ -25,14 +25,13 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
 
 from datadiet.data.dataset import Dataset
 from datadiet.errors import DataDietError
 from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, run_jobs
 from datadiet.experiments.scoring import read_score_table, score_table
 from datadiet.experiments.selection import SelectJob
-from datadiet.experiments.training import RunDirCheckpointer
+from datadiet.experiments.training import RunDirCheckpointer, load_weights
 from datadiet.lottery import (
     ALPHAS,
     dense_masks,
@@ -77,15 +76,6 @@ def parse_pretrain(spec: str) -> tuple[str, int | None]:
     except ValueError:
         raise DataDietError(f"pretrain {spec!r}: the size after ':' must be an integer, e.g. {kind}:1000") from None
     return kind, check_positive_int("pretrain size", size)
-
-
-def _load(path: Path, what: str) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataDietError(f"{what} not found: {path} (has its job run?)") from None
-    except Exception as e:
-        raise DataDietError(f"cannot read {what} {path}: {type(e).__name__}; delete its folder to redo it") from None
 
 
 def _cpu_state(model) -> dict:
@@ -157,7 +147,7 @@ class RewindJob(Job):
         RunDirCheckpointer(rd.path).clear_state()
 
     def weights(self, out) -> dict:
-        return _load(self.path(out) / "w_k.pt", "rewind point")
+        return load_weights(self.path(out) / "w_k.pt", "rewind point")
 
 
 @dataclass(frozen=True)
@@ -211,10 +201,10 @@ class LevelJob(Job):
         )
 
     def masks(self, out) -> dict:
-        return _load(self.path(out) / "mask.pt", "mask")
+        return load_weights(self.path(out) / "mask.pt", "mask")
 
     def final_weights(self, out) -> dict:
-        return _load(self.path(out) / "model.pt", "trained weights")
+        return load_weights(self.path(out) / "model.pt", "trained weights")
 
     def _masks_here(self, ctx: Context, ds: Dataset) -> dict:
         if self.branch != "imp":

@@ -186,9 +186,15 @@ def run_study(
     return summary
 
 
-def _deep(lottery: pd.DataFrame, levels: int) -> pd.DataFrame:
+def _deep(lottery: pd.DataFrame, lmc: pd.DataFrame, levels: int) -> pd.DataFrame:
+    """One row per rewind point (step, pre-training data, replicate): the deepest IMP level's accuracy,
+    the rewind point's own accuracy, and the error barrier of the copies trained from it."""
     imp = lottery[(lottery["condition"] == "imp") & (lottery["level"] == levels)]
-    return imp[["rewind_step", "pretrain", "replicate", "test_accuracy", "rewind_accuracy", "pretrain_size"]]
+    imp = imp[["rewind_step", "pretrain", "replicate", "test_accuracy", "rewind_accuracy", "pretrain_size"]]
+    barriers = lmc.rename(columns={"from_step": "rewind_step"})
+    return imp.merge(
+        barriers[["rewind_step", "pretrain", "replicate", "error_barrier"]], on=["rewind_step", "pretrain", "replicate"]
+    )
 
 
 def figures(folder: Path) -> dict[str, str]:
@@ -229,10 +235,7 @@ def figures(folder: Path) -> dict[str, str]:
             full=dense_full.loc[dense_full["level"] == levels, "test_accuracy"],
             title=f"deepest level ({100 * (1 - 0.8**levels):.1f}% pruned), rewind step {k_star}: {setup}",
         )
-    deep = _deep(lot, levels).merge(
-        lmc.rename(columns={"from_step": "rewind_step"})[["rewind_step", "pretrain", "replicate", "error_barrier"]],
-        on=["rewind_step", "pretrain", "replicate"],
-    )
+    deep = _deep(lot, lmc, levels)
     deep["kind"] = deep["pretrain"].str.split(":").str[0] + " (k=" + deep["rewind_step"].astype(str) + ")"
     deep["accuracy_pct"] = 100 * deep["test_accuracy"]
     out["barrier"] = scatter(
@@ -375,10 +378,7 @@ def study_markdown(folder: Path) -> str:
         ):
             b = bar_all.loc[(bar_all["rewind_step"] == k) & (bar_all["pretrain"] == p), "error_barrier"]
             lines.append(f"| {p} | {k} | {_ms(g['test_accuracy'])} | {_ms(g['rewind_accuracy'])} | {_ms(b)} |")
-        deep = _deep(lot, levels).merge(
-            lmc.rename(columns={"from_step": "rewind_step"})[["rewind_step", "pretrain", "replicate", "error_barrier"]],
-            on=["rewind_step", "pretrain", "replicate"],
-        )
+        deep = _deep(lot, lmc, levels)
         rho_b = spearmanr(deep["error_barrier"], deep["test_accuracy"]).statistic
         rho_a = spearmanr(deep["rewind_accuracy"], deep["test_accuracy"]).statistic
         lines += [

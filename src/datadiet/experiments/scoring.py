@@ -19,13 +19,12 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
 
 from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, run_jobs
-from datadiet.experiments.training import RunDirCheckpointer
+from datadiet.experiments.training import RunDirCheckpointer, load_weights
 from datadiet.models import build_model
 from datadiet.runs import (
     RunDir,
@@ -169,11 +168,7 @@ class CheckpointJob(Job):
     def model(self, out: str | Path, dataset: Dataset):
         tcfg = self.train
         model = build_model(tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed)
-        path = self.path(out) / "model.pt"
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except FileNotFoundError:
-            raise DataDietError(f"scoring run {self.key()} has not run yet (no {path})") from None
+        model.load_state_dict(load_weights(self.path(out) / "model.pt", f"scoring run {self.key()}'s model"))
         return model
 
     def dynamics(self, out: str | Path, method: str) -> np.ndarray:

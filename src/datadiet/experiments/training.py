@@ -63,6 +63,19 @@ class RunDirCheckpointer:
         self.state_path.unlink(missing_ok=True)
 
 
+def load_weights(path: str | Path, what: str) -> dict:
+    """A state dict saved by a job, loaded with ``weights_only=True``; a missing or corrupt file is a
+    one-line :class:`DataDietError` naming ``what`` it is."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataDietError(f"{what} not found: {path} (has its job run?)") from None
+    except Exception as e:
+        raise DataDietError(f"cannot read {what} {path}: {type(e).__name__}; delete its folder to redo it") from None
+
+
 def dataset_key(dataset: Dataset) -> dict:
     """The part of a dataset that affects results: its name and content fingerprint."""
     return {"name": dataset.name, "fingerprint": dataset.fingerprint}
