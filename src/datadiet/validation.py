@@ -31,6 +31,15 @@ def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float
     return v
 
 
+def check_epoch(name: str, value) -> int | float:
+    """An epoch count >= 0 that may be fractional (``0.5``: half an epoch); whole numbers come back as
+    ints, so ``2.0`` and ``2`` name the same run."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise DataDietError(f"{name} must be a number of epochs >= 0, got {value!r}")
+    v = check_positive_float(name, value, allow_zero=True)
+    return int(v) if v.is_integer() else v
+
+
 def check_fraction(name: str, value, *, allow_one: bool = True, allow_zero: bool = True) -> float:
     """A fraction in [0, 1] (or [0, 1) with ``allow_one=False``)."""
     try:

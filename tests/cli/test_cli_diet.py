@@ -238,3 +238,37 @@ def test_sweep_refuses_bad_input(tmp_path, args, message):
 def test_report_refuses_non_sweep_dir(tmp_path):
     p = run_cli("report", tmp_path)
     assert p.returncode == 2 and "not a finished sweep directory" in p.stderr
+
+
+def test_sweep_with_dynamic_methods_and_a_proxy_counts_flops_by_hand(tmp_path):
+    """The issue's command: random, RS2, InfoBatch and EL2N scored by an MLP proxy for the CNN, on digits.
+    Full data costs exactly 1; the EL2N cell's cost is the hand count of its training and scoring."""
+    p = run_cli(
+        "sweep", "digits", "--methods", "random,rs2,infobatch,el2n", "--score-model", "mlp", "--model", "cnn",
+        "--fractions", "0,0.4", "--epochs", "3", "--score-epoch", "1", "--score-seeds", "1", "--seeds", "1",
+        "--out", tmp_path, "--json",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = last_json(p)
+    res = pd.read_parquet(out["results"])
+    assert (res.loc[res["fraction"] == 0, "flops_vs_full"] == 1.0).all()  # exactly
+    n = 1348  # digits' training examples; the CNN on 8x8 inputs, counted by hand:
+    # conv 1->16 3x3 pad 1 on 8x8, BN, pool to 4x4; conv 16->32 3x3 on 4x4, BN, pool to 2x2; 128 -> 128 -> 10
+    cnn_fwd = 2 * (8 * 8 * 16 * 9) + 2 * (4 * 4 * 32 * 16 * 9) + 2 * (128 * 128 + 128 * 10)
+    mlp_fwd = 2 * (64 * 256 + 256 * 256 + 256 * 10)  # the proxy: 64 -> 256 -> 256 -> 10
+    mlp_train = 2 * mlp_fwd + 2 * (256 * 256 + 256 * 10)  # + weight grads; input grads after the first layer
+    from datadiet.models.flops import flops_per_example
+
+    assert flops_per_example("cnn", (1, 8, 8), 10, backward=False) == cnn_fwd
+    cnn_train = flops_per_example("cnn", (1, 8, 8), 10, backward=True)
+    kept = n - round(0.4 * n)
+    el2n = res[(res["method"] == "el2n") & (res["fraction"] == 0.4)].iloc[0]
+    want = (3 * kept * cnn_train + n * mlp_train + n * mlp_fwd) / (3 * n * cnn_train)
+    assert el2n["flops_vs_full"] == pytest.approx(want, rel=1e-12)
+    assert el2n["scored_at"] == "epoch 1 of 3"
+    rs2 = res[(res["method"] == "rs2") & (res["fraction"] == 0.4)].iloc[0]
+    assert rs2["scoring_flops"] == 0 and rs2["flops_vs_full"] == pytest.approx(kept / n, rel=1e-12)
+    ib = res[(res["method"] == "infobatch") & (res["fraction"] == 0.4)].iloc[0]
+    assert ib["scored_at"] == "dynamic, no scores" and ib["train_examples"] < 3 * n
+    assert ib["flops_vs_full"] == pytest.approx(ib["train_examples"] / (3 * n), rel=1e-12)  # what it really visited
+    assert set(out["accuracy"]) == {"random", "rs2", "infobatch", "el2n"}

@@ -109,7 +109,7 @@ def test_config_refuses_options_its_strategy_ignores():
         SweepConfig(strategy="hardest", hard_cutoff=0.1)
     with pytest.raises(DataDietError, match="offset applies only to strategy 'window'"):
         SweepConfig(strategy="hardest", offset=0.1)
-    with pytest.raises(DataDietError, match="epoch after @ must be an integer"):
+    with pytest.raises(DataDietError, match="epoch after @ must be a number"):
         SweepConfig(methods=("el2n@x",))
 
 
@@ -136,3 +136,46 @@ def test_flops_columns_match_a_hand_count(tiny_images, tmp_path):
     assert el2n["flops_vs_full"] == pytest.approx(want, rel=1e-12)
     grand = res[(res["method"] == "grand") & (res["fraction"] == 0.5)].iloc[0]  # GraNd's pass has a backward
     assert grand["flops_vs_full"] == pytest.approx((3 * 128 * train_f + 2 * 256 * train_f + 2 * 256 * train_f) / full)
+
+
+def test_fractional_score_epochs_and_proxy_scoring(tiny_images, tmp_path):
+    """el2n@0.5 scores half an epoch in (the nearest step); a proxy scores with its own model and width."""
+    from datadiet.experiments.scoring import CheckpointJob
+
+    cfg = SweepConfig(
+        methods=("el2n", "el2n@0.5"), fractions=(0.0, 0.5), train=replace(TCFG, model="cnn"), score_seeds=1,
+        score_epoch=2.0, score_model="mlp", score_width=0.5,
+    )  # fmt: skip
+    assert cfg.score_epoch == 2 and isinstance(cfg.score_epoch, int)  # 2.0 and 2 name the same runs
+    spec = SweepSpec(as_spec(tiny_images), cfg)
+    half = spec.score_job("el2n@0.5")
+    assert half.score.epoch == 0.5 and half.scored_at == "epoch 0.5 of 3"
+    assert (half.score.train.model, half.score.train.width) == ("mlp", 0.5)
+    ck = half.deps()[0]
+    assert isinstance(ck, CheckpointJob)
+    res = run_sweep(tiny_images, cfg, out=tmp_path).results
+    assert run_job(ck, Context(tmp_path))["train_steps"] == 4  # 8 steps an epoch at batch 32: half is 4
+    assert set(res.loc[res["fraction"] > 0, "scored_at"]) == {"epoch 2 of 3", "epoch 0.5 of 3"}
+    narrow = SweepConfig(methods=("el2n",), train=replace(TCFG, width=2.0), score_width=0.25)
+    assert (narrow.score_train().model, narrow.score_train().width) == ("mlp", 0.25)
+    assert SweepConfig(methods=("el2n",), train=TCFG).score_train() == TCFG  # no proxy: the trained model
+    with pytest.raises(DataDietError, match="whole epochs"):
+        SweepConfig(methods=("forgetting@0.5",))
+    with pytest.raises(DataDietError, match="score_model"):
+        SweepConfig(score_model="nope")
+
+
+def test_dynamic_methods_plan_no_scoring_and_keep_static_keys(tiny_images):
+    from datadiet.experiments import TrainJob
+
+    cfg = SweepConfig(methods=("random", "rs2", "infobatch"), fractions=(0.0, 0.3), train=TCFG)
+    spec = SweepSpec(as_spec(tiny_images), cfg)
+    cells, jobs = spec.plan()
+    assert spec.score_job("rs2") is None and spec.score_job("infobatch") is None
+    dyn = [j for j in jobs if isinstance(j, TrainJob) and j.dynamic is not None]
+    assert sorted(j.dynamic.method for j in dyn) == ["infobatch", "rs2"] and not any(j.deps() for j in dyn)
+    static = [j for j in jobs if isinstance(j, TrainJob) and j.dynamic is None]
+    assert all("dynamic" not in j.config() for j in static)  # static runs keep the keys they had
+    assert len({j.key() for j in jobs}) == len(jobs) == 5  # full data, random's selection, 3 pruned runs
+    with pytest.raises(DataDietError, match="needs budget 'epochs'"):
+        SweepConfig(methods=("rs2",), budget="steps")

@@ -184,8 +184,11 @@ def score(
         ),
     ] = "el2n",
     epoch: Annotated[
-        int,
-        typer.Option("--epoch", help="score model-based methods after t epochs of training (0 = at initialisation)"),
+        float,
+        typer.Option(
+            "--epoch",
+            help="score model-based methods after t epochs of training (0 = at initialisation; 0.5 = half an epoch)",
+        ),
     ] = DEFAULT_SCORE_EPOCH,
     seeds: Annotated[int, typer.Option("--seeds", help="independent initialisations to average over")] = 4,
     model: ModelOpt = "cnn",
@@ -216,7 +219,7 @@ def score(
     from datadiet.experiments import ScoreConfig
     from datadiet.experiments.scoring import score_methods
     from datadiet.scores import parse_method
-    from datadiet.validation import parse_list
+    from datadiet.validation import check_epoch, parse_list
 
     specs = parse_list("method", method)
     parsed = [parse_method(m, score_epoch=epoch) for m in specs]
@@ -247,7 +250,7 @@ def score(
         "scores": results[configs[0].method]["scores"],
         "methods": results,
         "dataset": spec.name,
-        "epoch": epoch,
+        "epoch": check_epoch("epoch", epoch),
         "seeds": seeds,
     }
     if json_:
@@ -335,7 +338,8 @@ def sweep(
         str,
         typer.Option(
             "--methods",
-            help="comma-separated scoring methods; random is random pruning; table:PATH prunes by a score table",
+            help="comma-separated scoring methods; random is random pruning; rs2 and infobatch prune dynamically "
+            "inside each run (their fraction: the compute saved); table:PATH prunes by a score table",
         ),
     ] = "random,el2n,grand",
     fractions: Annotated[
@@ -344,13 +348,21 @@ def sweep(
     seeds: Annotated[int, typer.Option("--seeds", help="training seeds per (method, fraction)")] = 1,
     epochs: Annotated[int, typer.Option("--epochs", help="epochs of full-data training")] = 8,
     score_epoch: Annotated[
-        int,
+        float,
         typer.Option(
             "--score-epoch",
-            help="epoch at which model-based methods score (forgetting and AUM count over the whole schedule unless METHOD@T)",
+            help="epoch at which model-based methods score, may be fractional (forgetting and AUM count over the whole schedule unless METHOD@T)",
         ),
     ] = DEFAULT_SCORE_EPOCH,
     score_seeds: Annotated[int, typer.Option("--score-seeds", help="initialisations averaged per score")] = 2,
+    score_model: Annotated[
+        Optional[str],
+        typer.Option("--score-model", help="proxy model for the scoring runs (default: the trained model), e.g. mlp"),
+    ] = None,
+    score_width: Annotated[
+        Optional[float],
+        typer.Option("--score-width", help="width multiplier of the scoring model (e.g. 0.25: a narrow proxy)"),
+    ] = None,
     budget: Annotated[
         str,
         typer.Option("--budget", help="epochs (same epochs, pruning saves compute) or steps (same optimiser steps)"),
@@ -402,6 +414,8 @@ def sweep(
         train=tcfg,
         score_epoch=score_epoch,
         score_seeds=score_seeds,
+        score_model=score_model,
+        score_width=score_width,
         budget=budget,
         strategy=strategy,
         offset=offset,

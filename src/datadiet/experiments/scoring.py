@@ -12,6 +12,7 @@ raw scores). Re-running, or scoring another method at the same epoch, retrains n
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from datadiet.scores.dynamics import AUMHook, ForgettingHook
 from datadiet.scores.methods import BASELINES, DYNAMIC_METHODS, METHODS, MODEL_METHODS, scored_at, seed_agreement
 from datadiet.selection import noisy_recall
 from datadiet.training import TrainConfig, train
-from datadiet.validation import check_choice, check_positive_int, seeds_from
+from datadiet.validation import check_choice, check_epoch, seeds_from
 
 SCORE_SEED_OFFSET = 10_000  # scoring runs use seeds 10000+s, apart from the evaluation runs' seeds
 
@@ -56,7 +57,7 @@ class ScoreConfig:
     """
 
     method: str
-    epoch: int | None = None
+    epoch: int | float | None = None
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -65,7 +66,11 @@ class ScoreConfig:
         if self.epoch is None:
             default = {**dict.fromkeys(DYNAMIC_METHODS, self.train.epochs), **dict.fromkeys(BASELINES, 0)}
             object.__setattr__(self, "epoch", default.get(self.method, DEFAULT_SCORE_EPOCH))
-        check_positive_int("epoch", self.epoch, allow_zero=True)
+        object.__setattr__(self, "epoch", check_epoch("epoch", self.epoch))
+        if self.method in DYNAMIC_METHODS and not isinstance(self.epoch, int):
+            raise DataDietError(
+                f"method {self.method!r} counts whole epochs: epoch must be an integer, got {self.epoch}"
+            )
         object.__setattr__(self, "seeds", tuple(seeds_from("seeds", self.seeds)))
         if self.method in DYNAMIC_METHODS and self.epoch == 0:
             raise DataDietError(f"method {self.method!r} counts over training: epoch must be >= 1, got 0")
@@ -119,7 +124,7 @@ class CheckpointJob(Job):
 
     data: DatasetSpec
     train: TrainConfig
-    epoch: int
+    epoch: int | float
     kind: ClassVar[str] = "ckpt"
     marker: ClassVar[str] = "cost.json"
 
@@ -134,7 +139,7 @@ class CheckpointJob(Job):
         n = dataset.num_train
         tcfg = self.train
         hooks = [ForgettingHook(n), AUMHook(n)]
-        steps = self.epoch * tcfg.steps_per_epoch(n)
+        steps = math.floor(self.epoch * tcfg.steps_per_epoch(n) + 0.5)  # a fractional epoch: its nearest step
         if steps == 0:
             model = build_model(
                 tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed

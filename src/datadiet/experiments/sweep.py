@@ -23,11 +23,13 @@ from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory
 from datadiet.experiments.scoring import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
 from datadiet.experiments.selection import SelectJob
 from datadiet.experiments.training import TrainJob
+from datadiet.models import MODELS
 from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet, config_hash, runtime_info, to_jsonable
 from datadiet.scores import parse_method
 from datadiet.selection import STRATEGIES
 from datadiet.training import TrainConfig
-from datadiet.validation import check_choice, check_fraction, check_positive_int
+from datadiet.training.dynamic import DYNAMIC_PRUNERS, DynamicPruning
+from datadiet.validation import check_choice, check_epoch, check_fraction, check_positive_float, check_positive_int
 
 BUDGETS = ("epochs", "steps")
 
@@ -39,16 +41,23 @@ class SweepConfig:
     ``budget="epochs"``: every subset trains ``train.epochs`` passes over itself (pruning saves
     compute). ``budget="steps"``: every subset trains as many optimiser steps as the full data (the
     paper's equal-steps comparison). ``methods`` are names or ``METHOD@T`` (see
-    :func:`datadiet.scores.parse_method`): model-based scores at ``score_epoch``, forgetting and AUM
-    counted over the whole schedule. ``hard_cutoff`` and ``bins`` are the ``ccs`` strategy's.
+    :func:`datadiet.scores.parse_method`): model-based scores at ``score_epoch`` (fractional epochs
+    allowed), forgetting and AUM counted over the whole schedule; ``rs2`` and ``infobatch`` prune
+    dynamically inside each training run (:mod:`datadiet.training.dynamic`), their fraction being the
+    fraction of training compute saved in expectation. ``score_model`` / ``score_width`` score with a
+    proxy (Coleman et al. 2020, "Selection via Proxy"): a cheaper model, or the same one narrower, on
+    the same schedule; by default the scoring model is the trained one. ``hard_cutoff`` and ``bins``
+    are the ``ccs`` strategy's.
     """
 
     methods: tuple[str, ...] = ("random", "el2n", "grand")
     fractions: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7)
     seeds: int = 1
     train: TrainConfig = field(default_factory=TrainConfig)
-    score_epoch: int = DEFAULT_SCORE_EPOCH
+    score_epoch: int | float = DEFAULT_SCORE_EPOCH
     score_seeds: int = 2
+    score_model: str | None = None
+    score_width: float | None = None
     budget: str = "epochs"
     strategy: str = "hardest"
     offset: float = 0.0
@@ -59,8 +68,18 @@ class SweepConfig:
     def __post_init__(self):
         if not self.methods:
             raise DataDietError("methods must list at least one method")
+        object.__setattr__(self, "score_epoch", check_epoch("score_epoch", self.score_epoch))
+        if self.score_model is not None:
+            check_choice("score_model", self.score_model, MODELS)
+        if self.score_width is not None:
+            object.__setattr__(self, "score_width", check_positive_float("score_width", self.score_width))
         for m in self.methods:
-            if not m.startswith(TABLE_PREFIX):
+            if m in DYNAMIC_PRUNERS:
+                if self.budget == "steps":
+                    raise DataDietError(
+                        f"method {m!r} prunes inside each run to save compute, so it needs budget 'epochs', got 'steps'"
+                    )
+            elif not m.startswith(TABLE_PREFIX):
                 self.score_config(m)  # validates the name and its epoch
             elif len(m) == len(TABLE_PREFIX):
                 raise DataDietError("method 'table:' needs a path, e.g. table:runs/lmcrun_<hash>/scores.parquet")
@@ -90,7 +109,20 @@ class SweepConfig:
         """``METHOD`` scores at ``score_epoch`` (forgetting, AUM: over the whole schedule); ``METHOD@T``
         at epoch T (e.g. ``grand@0``: at initialisation)."""
         name, t = parse_method(method, score_epoch=self.score_epoch)
-        return ScoreConfig(method=name, epoch=t, seeds=tuple(range(self.score_seeds)), train=self.train)
+        return ScoreConfig(method=name, epoch=t, seeds=tuple(range(self.score_seeds)), train=self.score_train())
+
+    def score_train(self) -> TrainConfig:
+        """The scoring runs' training config: the trained model's, or the proxy's (``score_model`` at
+        ``score_width``, default width 1; the trained model at ``score_width``)."""
+        if self.score_model is None and self.score_width is None:
+            return self.train
+        model = self.score_model or self.train.model
+        width = (
+            self.score_width
+            if self.score_width is not None
+            else (1.0 if model != self.train.model else self.train.width)
+        )
+        return replace(self.train, model=model, width=width)
 
 
 @dataclass
@@ -161,8 +193,9 @@ class SweepSpec:
         return {"dataset": self.data.key(), "sweep": self.config}
 
     def score_job(self, method: str) -> ScoreJob | TableScoreJob | None:
-        """The scoring job of a method (None for random pruning; ``table:PATH`` reads a score table)."""
-        if method == "random":
+        """The scoring job of a method (None for random and dynamic pruning; ``table:PATH`` reads a
+        score table)."""
+        if method == "random" or method in DYNAMIC_PRUNERS:
             return None
         if method.startswith(TABLE_PREFIX):
             return TableScoreJob.of(self.data, method[len(TABLE_PREFIX) :])
@@ -174,6 +207,8 @@ class SweepSpec:
             return TrainJob(self.data, cell.train)
         cfg = self.config
         keep = 1.0 - cell.fraction
+        if cell.method in DYNAMIC_PRUNERS:
+            return TrainJob(self.data, cell.train, dynamic=DynamicPruning(cell.method, cell.fraction))
         if cell.method == "random":
             sel = SelectJob(self.data, keep=keep, strategy="random", seed=cell.seed, balanced=cfg.balanced)
         else:
@@ -210,10 +245,15 @@ class SweepSpec:
         from datadiet.models.flops import flops_per_example
 
         ds = self.data.load()
-        t = self.config.train
-        shape = (t.model, tuple(ds.input_shape), ds.num_classes)
-        train_flops = flops_per_example(*shape, width=t.width, backward=True)
-        forward_flops = flops_per_example(*shape, width=t.width, backward=False)
+        t, st = self.config.train, self.config.score_train()
+
+        def fpe(cfg: TrainConfig, backward: bool) -> float:
+            return flops_per_example(
+                cfg.model, tuple(ds.input_shape), ds.num_classes, width=cfg.width, backward=backward
+            )
+
+        train_flops = fpe(t, True)
+        score_train_flops, score_forward_flops = fpe(st, True), fpe(st, False)
         full_flops = t.epochs * ds.num_train * train_flops
         rows = []
         for cell in cells:
@@ -228,7 +268,7 @@ class SweepSpec:
                 "fraction": cell.fraction,
                 "seed": cell.seed,
                 "budget": self.config.budget,
-                "scored_at": (score.scored_at if score is not None else "no scores") if pruned else "",
+                "scored_at": _scored_at(cell.method, score) if pruned else "",
                 "train_size": summary["train_size"],
                 "test_accuracy": summary["test_accuracy"],
                 "steps": summary["steps"],
@@ -242,13 +282,13 @@ class SweepSpec:
                 "cpu": runtime.get("cpu_capability"),
             }
             score_pass = (
-                train_flops
+                score_train_flops
                 if getattr(score, "score", None) is not None and score.score.method == "grand"
-                else forward_flops
+                else score_forward_flops
             )
             row["train_flops"] = row["train_examples"] * train_flops
             row["scoring_flops"] = (
-                float(cost["train_examples"]) * train_flops + float(cost["score_examples"]) * score_pass
+                float(cost["train_examples"]) * score_train_flops + float(cost["score_examples"]) * score_pass
                 if pruned
                 else 0.0
             )
@@ -257,6 +297,12 @@ class SweepSpec:
                 row[f"class_{k}_accuracy"] = a
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _scored_at(method: str, score) -> str:
+    if score is not None:
+        return score.scored_at
+    return "dynamic, no scores" if method in DYNAMIC_PRUNERS else "no scores"
 
 
 _NO_COST = {"train_examples": 0, "train_seconds": 0.0, "score_examples": 0, "score_seconds": 0.0}
@@ -287,7 +333,7 @@ def run_sweep(
     results = spec.collect(cells, out)
     results_path = rd.file("results.parquet")
     atomic_write_parquet(results_path, results)
-    scored = {m: (j.scored_at if (j := spec.score_job(m)) is not None else "no scores") for m in cfg.methods}
+    scored = {m: _scored_at(m, spec.score_job(m)) for m in cfg.methods}
     summary = to_jsonable(
         {
             "dataset": spec.data.key(),
@@ -315,7 +361,7 @@ def sweep_figures(results: pd.DataFrame, summary: dict, folder: Path) -> dict[st
     budget and the schedule.
     """
     from datadiet.experiments.report import describe_setup
-    from datadiet.plots import accuracy_vs_fraction, compute_dividend, per_class_change
+    from datadiet.plots import accuracy_vs_flops, accuracy_vs_fraction, compute_dividend, per_class_change
 
     if not isinstance(summary, dict):  # the old signature passed the class names here
         summary = {"class_names": list(summary or [])}
@@ -345,4 +391,9 @@ def sweep_figures(results: pd.DataFrame, summary: dict, folder: Path) -> dict[st
             )
         if {"scoring_examples", "train_examples"} <= set(results.columns):
             figs["compute"] = str(compute_dividend(results, folder / "compute_dividend.png", subtitle=setup))
+        if (
+            "flops_vs_full" in results.columns
+            and pd.to_numeric(results.loc[results["fraction"] > 0, "flops_vs_full"], errors="coerce").notna().any()
+        ):  # older tables have no FLOPs: no figure
+            figs["pareto"] = str(accuracy_vs_flops(results, folder / "accuracy_vs_flops.png", subtitle=setup))
     return figs

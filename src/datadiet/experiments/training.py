@@ -20,6 +20,7 @@ from datadiet.experiments.jobs import Context, DatasetSpec, Job, as_spec, run_jo
 from datadiet.experiments.selection import SelectJob
 from datadiet.runs import RunDir, atomic_save_npy, atomic_torch_save, runtime_info
 from datadiet.training import TrainConfig, train
+from datadiet.training.dynamic import DynamicPruning
 
 
 class RunDirCheckpointer:
@@ -94,17 +95,27 @@ class TrainJob(Job):
     data: DatasetSpec
     train: TrainConfig
     selection: SelectJob | None = None
+    dynamic: DynamicPruning | None = None
     kind: ClassVar[str] = "train"
+
+    def __post_init__(self):
+        if self.selection is not None and self.dynamic is not None:
+            raise DataDietError("a training job prunes either by a selection or dynamically, not both")
 
     def config(self) -> dict:
         sel = None if self.selection is None else self.selection.key()
-        return {"dataset": self.data.key(), "train": self.train, "subset": sel}
+        cfg = {"dataset": self.data.key(), "train": self.train, "subset": sel}
+        if self.dynamic is not None:  # absent otherwise, so static runs keep their keys
+            cfg["dynamic"] = self.dynamic
+        return cfg
 
     def deps(self) -> tuple[Job, ...]:
         return () if self.selection is None else (self.selection,)
 
     def describe(self) -> str:
         what = "full data" if self.selection is None else self.selection.describe()
+        if self.dynamic is not None:
+            what = f"{self.dynamic.method}, {self.dynamic.fraction:.0%} of the compute saved"
         return f"train {self.train.model} seed {self.train.init_seed} on {what}"
 
     def run(self, rd: RunDir, ctx: Context) -> dict:
@@ -115,7 +126,13 @@ class TrainJob(Job):
         if subset is not None and not rd.file("subset.npy").exists():
             atomic_save_npy(rd.file("subset.npy"), np.sort(subset))
         res = train(
-            dataset, self.train, subset=subset, checkpointer=ck, progress=ctx.bar(self.describe()), device=ctx.device
+            dataset,
+            self.train,
+            subset=subset,
+            checkpointer=ck,
+            progress=ctx.bar(self.describe()),
+            device=ctx.device,
+            dynamic=self.dynamic,
         )
         summary = res.summary(dataset.class_names)
         summary["run_dir"] = str(rd.path)

@@ -11,7 +11,7 @@ from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 from datadiet.scores.basic import el2n, logit_margin, loss, margin
 from datadiet.scores.grand import grand
-from datadiet.validation import check_choice
+from datadiet.validation import check_choice, check_epoch
 
 MODEL_METHODS = {"el2n": el2n, "grand": grand, "loss": loss, "margin": margin, "logit-margin": logit_margin}
 DYNAMIC_METHODS = ("forgetting", "aum")  # statistics of a training run, counted by batch hooks
@@ -19,17 +19,21 @@ BASELINES = ("input-norm", "random")  # need no training
 METHODS = (*MODEL_METHODS, *DYNAMIC_METHODS, *BASELINES)
 
 
-def parse_method(spec: str, *, score_epoch: int = DEFAULT_SCORE_EPOCH) -> tuple[str, int | None]:
+def parse_method(spec: str, *, score_epoch: float = DEFAULT_SCORE_EPOCH) -> tuple[str, int | float | None]:
     """``METHOD`` or ``METHOD@T`` -> (method, epoch). Without ``@T`` a model-based method scores at
-    ``score_epoch`` and a dynamic one (forgetting, AUM) gets None: counted over the whole schedule."""
+    ``score_epoch`` and a dynamic one (forgetting, AUM) gets None: counted over the whole schedule.
+    ``T`` may be fractional for model-based methods (``el2n@0.5``: half an epoch in)."""
     name, sep, epoch = str(spec).partition("@")
     check_choice("method", name, METHODS)
     if not sep:
         return name, (None if name in DYNAMIC_METHODS else score_epoch)
     try:
-        return name, int(epoch)
+        t = float(epoch)
     except ValueError:
-        raise DataDietError(f"method {spec!r}: the epoch after @ must be an integer, got {epoch!r}") from None
+        raise DataDietError(f"method {spec!r}: the epoch after @ must be a number, got {epoch!r}") from None
+    if name in DYNAMIC_METHODS and not t.is_integer():
+        raise DataDietError(f"method {spec!r}: {name} counts whole epochs, got {epoch!r}")
+    return name, check_epoch(f"method {spec!r}: the epoch after @", t)
 
 
 def scored_at(method: str, epoch: int, schedule_epochs: int) -> str:

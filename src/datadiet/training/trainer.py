@@ -30,6 +30,7 @@ from datadiet.data.dataset import Dataset
 from datadiet.models import build_model
 from datadiet.training.augment import augment_batch
 from datadiet.training.config import TrainConfig, lr_at
+from datadiet.training.dynamic import DynamicPruning
 from datadiet.validation import check_indices, check_positive_int
 
 
@@ -152,6 +153,7 @@ def train(
     stop_at: int | None = None,
     device: str | torch.device = "cpu",
     start_step: int = 0,
+    dynamic: DynamicPruning | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on ``dataset`` (or the index ``subset`` of its training set).
 
@@ -167,11 +169,19 @@ def train(
     and it ends at the schedule's end as usual. With ``masks`` (``{parameter name: 0/1 tensor}``) the
     masked weights are zero from the start and stay exactly zero: their gradients are zeroed before
     every step (so neither momentum nor weight decay moves them) and the mask is applied again after.
+
+    ``dynamic`` (:class:`datadiet.training.dynamic.DynamicPruning`) prunes inside the run: each epoch
+    visits the examples its sampler plans, with their loss weights, and the sampler sees every
+    visited example's loss. The LR follows the full-data schedule by epoch progress (``config.epochs``
+    epochs), and ``examples_seen`` counts the examples really visited. It trains the whole training
+    set's schedule, so ``subset``, ``steps``, ``stop_at``, ``start_step`` and checkpoints do not apply.
     """
     n_all = dataset.num_train
     idx = torch.arange(n_all) if subset is None else torch.from_numpy(check_indices("subset", subset, n_all))
     if stop_at is not None:
         check_positive_int("stop_at", stop_at, allow_zero=True)
+    if dynamic is not None:
+        _check_dynamic(dynamic, config, subset=subset, stop_at=stop_at, start_step=start_step, ckpt=checkpoint_steps)
     n = int(idx.numel())
     if n < 1:
         from datadiet.errors import DataDietError
@@ -215,7 +225,7 @@ def train(
             h.load_state_dict(hs)
         step, seconds = state["step"], state["seconds"]
 
-    def save_state():
+    def save_state(**extra):
         if checkpointer is not None:
             checkpointer.save_state(
                 {
@@ -224,6 +234,7 @@ def train(
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
                     "hooks": [h.state_dict() for h in hooks],
+                    **extra,
                 },
             )
 
@@ -242,35 +253,68 @@ def train(
     if step in ckpt and step not in checkpoints:
         save_checkpoint()
     limit = total if stop_at is None else min(total, int(stop_at))
-    while step < limit:
+    per_example = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="none")
+
+    def train_step(b: torch.Tensor, epoch: int, lr: float, weights: torch.Tensor | None = None):
+        """One optimiser step on the batch of training indices ``b``; with ``weights`` the loss is
+        the weighted mean of the per-example losses, which are returned (None otherwise)."""
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = x_all[b]
+        if aug is not None and aug.enabled:
+            x = augment_batch(x, aug, torch.Generator().manual_seed(derived_seed(config.aug_seed, step, 0xA6)))
+        y = y_all[b]
+        if device.type != "cpu":
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = model(x)
+        losses = None
+        if weights is None:
+            loss = loss_fn(logits, y)
+        else:
+            losses = per_example(logits, y)
+            loss = (losses * weights.to(losses.device)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for p, m in mask_of:  # pruned weights get no update, not even from momentum or weight decay
+            if p.grad is not None:
+                p.grad.mul_(m)
+        opt.step()
+        if masks:
+            apply_masks(model, masks)
+        if hooks:
+            detached, yc = logits.detach().cpu(), (y if device.type == "cpu" else y_all[b])
+            for h in hooks:
+                h.on_batch(step, epoch, b, detached, yc)
+        return None if losses is None else losses.detach()
+
+    if dynamic is not None:
+        sampler = dynamic.sampler(n_all, config.epochs, config.order_seed)
+        epoch, seen = 0, 0
+        if state is not None:
+            sampler.load_state_dict(state["dynamic"]["sampler"])
+            epoch, seen = state["dynamic"]["epoch"], state["dynamic"]["examples_seen"]
+        full_steps = config.steps_per_epoch(n_all)  # the LR schedule is the full data's, by epoch progress
+        while epoch < config.epochs:
+            visit, weights = sampler.plan(epoch)
+            order = torch.tensor_split(torch.arange(visit.numel()), config.steps_per_epoch(visit.numel()))
+            for pos, j in enumerate(order):
+                lr = lr_at(config, (epoch + pos / len(order)) * full_steps, config.epochs * full_steps)
+                w = torch.ones(j.numel()) if weights is None else weights[j]
+                losses = train_step(visit[j], epoch, lr, w)
+                sampler.observe(visit[j], losses.cpu())
+                step += 1
+                if progress is not None:
+                    progress(min(total, round((epoch + (pos + 1) / len(order)) * full_steps)), total)
+            epoch, seen = epoch + 1, seen + int(visit.numel())
+            dyn_state = {"epoch": epoch, "examples_seen": seen, "sampler": sampler.state_dict()}
+            save_state(dynamic=dyn_state)
+    while dynamic is None and step < limit:
         epoch, pos = divmod(step, steps_per_epoch)
         batches = torch.tensor_split(idx[epoch_permutation(n, config.order_seed, epoch)], steps_per_epoch)
         for b in batches[pos:]:
             if step >= limit:
                 break
-            lr = lr_at(config, step, total)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x = x_all[b]
-            if aug is not None and aug.enabled:
-                x = augment_batch(x, aug, torch.Generator().manual_seed(derived_seed(config.aug_seed, step, 0xA6)))
-            y = y_all[b]
-            if device.type != "cpu":
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for p, m in mask_of:  # pruned weights get no update, not even from momentum or weight decay
-                if p.grad is not None:
-                    p.grad.mul_(m)
-            opt.step()
-            if masks:
-                apply_masks(model, masks)
-            if hooks:
-                detached, yc = logits.detach().cpu(), (y if device.type == "cpu" else y_all[b])
-                for h in hooks:
-                    h.on_batch(step, epoch, b, detached, yc)
+            train_step(b, epoch, lr_at(config, step, total))
             step += 1
             if step in ckpt:
                 save_checkpoint()
@@ -289,12 +333,32 @@ def train(
         test_accuracy=acc,
         per_class_accuracy=per_class,
         steps=step,
-        epochs=step / steps_per_epoch,
+        epochs=config.epochs if dynamic is not None else step / steps_per_epoch,
         train_size=n,
-        examples_seen=_examples_seen(n, steps_per_epoch, step) - _examples_seen(n, steps_per_epoch, start_step),
+        examples_seen=seen
+        if dynamic is not None
+        else _examples_seen(n, steps_per_epoch, step) - _examples_seen(n, steps_per_epoch, start_step),
         seconds=seconds,
         checkpoints=checkpoints,
     )
+
+
+def _check_dynamic(dynamic, config: TrainConfig, *, subset, stop_at, start_step, ckpt) -> None:
+    from datadiet.errors import DataDietError
+
+    given = {
+        "subset": subset is not None,
+        "steps": config.steps is not None,
+        "stop_at": stop_at is not None,
+        "start_step": bool(start_step),
+        "checkpoint_steps": bool(list(ckpt)),
+    }
+    clash = [k for k, v in given.items() if v]
+    if clash:
+        raise DataDietError(
+            f"dynamic pruning ({dynamic.method}) trains the whole training set's epochs; it does not take "
+            f"{', '.join(clash)}"
+        )
 
 
 def _examples_seen(n: int, steps_per_epoch: int, steps: int) -> int:

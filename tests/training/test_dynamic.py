@@ -1,0 +1,207 @@
+"""Dynamic pruning (RS2, InfoBatch) against naive references of their definitions, and in the trainer."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from datadiet.errors import DataDietError
+from datadiet.experiments import RunDirCheckpointer
+from datadiet.models import build_model
+from datadiet.training import TrainConfig, lr_at, train
+from datadiet.training.dynamic import RS2, DynamicPruning, InfoBatch
+
+# ---------------------------------------------------------------- RS2
+
+
+@pytest.mark.parametrize("n,fraction", [(10, 0.3), (17, 0.5), (12, 0.75), (9, 0.0)])
+def test_rs2_visits_every_example_once_per_pass(n, fraction):
+    rs2 = RS2(n, fraction, seed=3)
+    size = n - math.floor(fraction * n + 0.5)
+    plans = [rs2.plan(e).indices for e in range(3 * n)]
+    assert all(p.numel() == size for p in plans)
+    stream = torch.cat(plans).tolist()
+    for c in range(len(stream) // n):  # each pass of the cycle is a permutation of the training set
+        assert sorted(stream[c * n : (c + 1) * n]) == list(range(n))
+    # within a pass, no example comes back before all have been seen: epochs inside one pass are disjoint
+    per_pass = n // size
+    first = [set(p.tolist()) for p in plans[:per_pass]]
+    assert sum(len(s) for s in first) == len(set().union(*first)) == per_pass * size
+
+
+def test_rs2_plan_is_a_function_of_seed_and_epoch():
+    a, b = RS2(50, 0.4, seed=1), RS2(50, 0.4, seed=1)
+    assert all(torch.equal(a.plan(e).indices, b.plan(e).indices) for e in (0, 5, 2))
+    assert not torch.equal(a.plan(0).indices, RS2(50, 0.4, seed=2).plan(0).indices)
+    assert a.plan(0).weights is None
+
+
+# ---------------------------------------------------------------- InfoBatch
+
+
+def naive_infobatch_rule(losses, epoch, epochs, n, fraction, anneal=0.125):
+    """InfoBatch's rule from its definition, in plain Python: which examples may be skipped, how many
+    are, and the weight of a kept well-learned example; None when the epoch trains on everything."""
+    stop = math.ceil(epochs * (1 - anneal))
+    if epoch == 0 or epoch >= stop:
+        return None
+    mean = sum(losses) / len(losses)
+    low = [i for i, v in enumerate(losses) if v < mean]
+    target = fraction * n * epochs / (stop - 1)  # per pruning epoch, so that the run saves `fraction`
+    d = min(len(low), math.floor(target + 0.5))
+    return set(low), d, (len(low) / (len(low) - d) if d < len(low) else None)
+
+
+@pytest.mark.parametrize("epochs,fraction", [(8, 0.3), (8, 0.6), (4, 0.2), (2, 0.1)])
+def test_infobatch_matches_its_definition(epochs, fraction):
+    n = 40
+    rng = np.random.default_rng(0)
+    ib = InfoBatch(n, fraction, epochs, seed=7)
+    for e in range(epochs):
+        plan = ib.plan(e)
+        losses = ib.losses.tolist()
+        rule = None if e == 0 else naive_infobatch_rule(losses, e, epochs, n, fraction)
+        visited = plan.indices.tolist()
+        assert len(set(visited)) == len(visited)
+        if rule is None:  # epoch 0 (no losses yet) and the annealing epochs: all data, weight 1
+            assert sorted(visited) == list(range(n))
+            assert plan.weights is None or bool((plan.weights == 1).all())
+        else:
+            low, d, w = rule
+            skipped = set(range(n)) - set(visited)
+            assert skipped <= low and len(skipped) == d
+            for i, wi in zip(visited, plan.weights.tolist()):
+                assert wi == pytest.approx(w if i in low else 1.0)
+        ib.observe(plan.indices, torch.from_numpy(rng.exponential(size=len(visited))))
+
+
+def test_infobatch_rescaling_is_unbiased():
+    """Over many seeds, a below-mean example is kept with probability 1 / weight: the weighted loss
+    sum has the full data's expectation."""
+    n, counts = 30, np.zeros(30)
+    losses = torch.linspace(0.1, 3.0, n, dtype=torch.float64) ** 2
+    weighted = []
+    for seed in range(400):
+        ib = InfoBatch(n, 0.3, 8, seed=seed)
+        ib.losses = losses.clone()
+        plan = ib.plan(3)
+        counts[plan.indices.numpy()] += 1
+        weighted.append(float((losses[plan.indices] * plan.weights.double()).sum()))
+    low = (losses < losses.mean()).numpy()
+    w = InfoBatch(n, 0.3, 8, seed=0)
+    w.losses = losses.clone()
+    p = w.plan(3)
+    keep_prob = 1 / float(p.weights[torch.from_numpy(low)[p.indices]].max())
+    assert counts[~low].min() == 400  # above the mean: always visited
+    assert counts[low].mean() / 400 == pytest.approx(keep_prob, abs=0.03)
+    assert np.mean(weighted) == pytest.approx(float(losses.sum()), rel=0.02)
+
+
+def test_infobatch_needs_epochs_to_prune():
+    with pytest.raises(DataDietError, match="epochs must be >= 2"):
+        InfoBatch(10, 0.3, 1, seed=0)
+    with pytest.raises(DataDietError, match="dynamic pruning method"):
+        DynamicPruning("nope", 0.3)
+    with pytest.raises(DataDietError, match="fraction"):
+        DynamicPruning("rs2", 1.0)
+
+
+# ---------------------------------------------------------------- in the trainer
+
+
+class Recorder:
+    """A batch hook that keeps every step's indices, logits and targets."""
+
+    def __init__(self):
+        self.batches = []
+
+    def on_batch(self, step, epoch, indices, logits, targets):
+        self.batches.append((step, epoch, indices.clone(), logits.clone(), targets.clone()))
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+CFG = TrainConfig(model="mlp", epochs=4, batch_size=32, lr=0.05, weight_decay=0.0, augment=False)
+
+
+@pytest.mark.parametrize("method", ["rs2", "infobatch"])
+def test_trainer_follows_the_plan_and_weights_like_a_naive_loop(tiny_images, method):
+    """The trainer's run equals a plain loop over the sampler's plans: weighted mean of per-example
+    cross-entropy, LR by epoch progress of the full-data schedule; the sampler sees each loss."""
+    dyn = DynamicPruning(method, 0.4)
+    rec = Recorder()
+    res = train(tiny_images, CFG, dynamic=dyn, hooks=[rec])
+
+    n = tiny_images.num_train
+    sampler = dyn.sampler(n, CFG.epochs, CFG.order_seed)
+    model = build_model("mlp", tiny_images.input_shape, tiny_images.num_classes, seed=CFG.init_seed)
+    opt = torch.optim.SGD(model.parameters(), lr=CFG.lr, momentum=CFG.momentum, nesterov=True)
+    full_steps = math.ceil(n / CFG.batch_size)
+    seen, step = 0, 0
+    for e in range(CFG.epochs):
+        plan = sampler.plan(e)
+        m = plan.indices.numel()
+        nb = math.ceil(m / CFG.batch_size)
+        for k in range(nb):
+            j = torch.tensor_split(torch.arange(m), nb)[k]  # nb near-equal consecutive batches
+            b = plan.indices[j]
+            w = torch.ones(len(b)) if plan.weights is None else plan.weights[j]
+            _, epoch_rec, idx_rec, _, _ = rec.batches[step]
+            assert epoch_rec == e and torch.equal(idx_rec, b)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(CFG, (e + k / nb) * full_steps, CFG.epochs * full_steps)
+            per = [
+                nn.functional.cross_entropy(model(tiny_images.x_train[i : i + 1]), tiny_images.y_train[i : i + 1])
+                for i in b
+            ]
+            loss = sum(wi * li for wi, li in zip(w, per)) / len(b)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sampler.observe(b, torch.stack([li.detach() for li in per]))
+            step += 1
+        seen += m
+    assert res.steps == step and res.examples_seen == seen
+    for a, b in zip(res.model.state_dict().values(), model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert seen < CFG.epochs * n
+
+
+def test_dynamic_run_resumes_to_the_uninterrupted_result(tiny_images, tmp_path):
+    dyn = DynamicPruning("infobatch", 0.3)
+    cfg = TrainConfig(model="mlp", epochs=4, batch_size=32)
+    whole = train(tiny_images, cfg, dynamic=dyn)
+
+    class Killed(Exception):
+        pass
+
+    calls = []
+
+    def die(step, total):
+        calls.append(step)
+        if len(calls) == 15:  # the 15th optimiser step: part-way through epoch 2 (about 6 steps an epoch)
+            raise Killed
+
+    ck = RunDirCheckpointer(tmp_path)
+    with pytest.raises(Killed):
+        train(tiny_images, cfg, dynamic=dyn, checkpointer=ck, progress=die)
+    assert ck.load_state()["dynamic"]["epoch"] == 2 and ck.load_state()["step"] < 15
+    resumed = train(tiny_images, cfg, dynamic=dyn, checkpointer=ck)
+    assert resumed.examples_seen == whole.examples_seen and resumed.steps == whole.steps
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_dynamic_refuses_what_does_not_apply(tiny_images):
+    dyn = DynamicPruning("rs2", 0.5)
+    for kw in ({"subset": np.arange(10)}, {"stop_at": 3}, {"start_step": 2}, {"checkpoint_steps": [4]}):
+        with pytest.raises(DataDietError, match="dynamic pruning"):
+            train(tiny_images, CFG, dynamic=dyn, **kw)
+    with pytest.raises(DataDietError, match="steps"):
+        train(tiny_images, TrainConfig(model="mlp", steps=5), dynamic=dyn)
