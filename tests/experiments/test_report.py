@@ -8,13 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datadiet.errors import DataDietError
 from datadiet.experiments.report import (
     accuracy_markdown,
+    amortisation,
+    cheap_and_close_sentence,
     comparisons,
     describe_setup,
     format_difference,
     format_mean_std,
     load_sweep,
+    reuses_to_pay_back,
     write_report,
 )
 from tests.cli.conftest import last_json, run_cli
@@ -244,3 +248,136 @@ def test_tiny_real_sweep_report_says_its_setup(tmp_path):
     accs = res.loc[(res["method"] == "el2n") & (res["fraction"] == 0.5), "test_accuracy"]
     cell = f"{100 * accs.mean():.2f} ± {100 * accs.std(ddof=1):.2f} (n=3)"
     assert re.search(rf"^\| el2n \| [^|]+ \| {re.escape(cell)} \|$", md.stdout, re.M), md.stdout
+
+
+# -- compute and amortisation ------------------------------------------------------------------------
+
+# (method, fraction): (train FLOPs, scoring FLOPs, accuracies over 2 seeds); one full training = 100.
+# By hand, S = scoring / 100, T = train / 100, R = smallest R >= 1 with S + R*T <= R:
+FLOPS_CELLS = {
+    ("full", 0.0): (100.0, 0.0, [0.90, 0.92]),  # accuracy 91.00
+    ("random", 0.5): (50.0, 0.0, [0.90, 0.92]),  # S=0, T=.5: R=1 (no scoring); +0.00; cheapest, as accurate: front
+    ("el2n", 0.5): (50.0, 120.0, [0.92, 0.93]),  # S=1.2, T=.5: 1.2/.5=2.4 -> R=3 (R=2: 2.2 > 2); the most accurate
+    ("grand", 0.3): (70.0, 60.0, [0.90, 0.90]),  # S=.6, T=.7: .6/.3=2 -> R=2 (2.0 <= 2 exactly); -1.00
+    ("forgetting", 0.5): (100.0, 50.0, [0.90, 0.92]),  # equal steps, T=1: never pays back
+    ("infobatch", 0.3): (70.0, 0.0, [0.908, 0.908]),  # dynamic: S=0, T=.7: R=1; -0.20
+    ("rs2", 0.3): (100.0, 0.0, [0.90, 0.92]),  # dynamic that saves nothing: S=0, T=1: never
+}
+REUSES = {"random": 1, "el2n": 3, "grand": 2, "forgetting": math.inf, "infobatch": 1, "rs2": math.inf}
+
+
+def flops_results(cells=FLOPS_CELLS) -> pd.DataFrame:
+    rows = []
+    for (m, f), (train, scoring, accs) in cells.items():
+        for seed, acc in enumerate(accs):
+            rows.append(
+                {
+                    "method": m,
+                    "fraction": f,
+                    "seed": seed,
+                    "budget": "epochs",
+                    "train_size": int(60000 * (1 - f)),
+                    "test_accuracy": acc,
+                    "train_flops": train,
+                    "scoring_flops": scoring,
+                    "flops_vs_full": (train + scoring) / 100.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_reuses_to_pay_back_by_hand():
+    assert reuses_to_pay_back(0.0, 0.5) == 1  # no scoring: pays at once
+    assert reuses_to_pay_back(0.3, 0.5) == 1  # 0.3 + 0.5 <= 1
+    assert reuses_to_pay_back(1.2, 0.5) == 3
+    assert reuses_to_pay_back(0.6, 0.7) == 2  # 0.6 / 0.3 is 1.9999999999999996 in floats
+    assert reuses_to_pay_back(0.5, 1.0) == math.inf  # equal steps: never
+    assert reuses_to_pay_back(0.0, 1.0) == math.inf  # no saving, nothing to pay back with
+    assert reuses_to_pay_back(0.1, 1.2) == math.inf
+    with pytest.raises(DataDietError, match="finite"):
+        reuses_to_pay_back(float("nan"), 0.5)
+
+
+def test_amortisation_table_by_hand():
+    table = amortisation(flops_results())
+    assert list(table["method"]) == ["random", "el2n", "grand", "forgetting", "infobatch", "rs2"]
+    got = dict(zip(table["method"], table["reuses_to_pay_back"]))
+    assert got == REUSES
+    row = table.set_index("method")
+    assert row.loc["el2n", "scoring_vs_full"] == pytest.approx(1.2)
+    assert row.loc["el2n", "train_vs_full"] == pytest.approx(0.5)
+    assert row.loc["el2n", "flops_vs_full"] == pytest.approx(1.7)
+    assert row.loc["el2n", "vs_full_points"] == pytest.approx(1.5)
+    assert row.loc["grand", "vs_full_points"] == pytest.approx(-1.0)
+    assert row.loc["infobatch", "vs_full_points"] == pytest.approx(-0.2)
+    assert row.loc["random", "vs_full_points"] == 0.0
+    assert (row["seeds"] == 2).all() and (row["full_seeds"] == 2).all()
+    # random 50% is as accurate as full data at half the cost: only el2n (more accurate) escapes it
+    assert {m for m, on in zip(table["method"], table["pareto"]) if on} == {"random", "el2n"}
+    with pytest.raises(DataDietError, match="flops"):
+        amortisation(make_results())  # an older table: no FLOPs columns
+
+
+def test_cheap_and_close_sentence():
+    table = amortisation(flops_results())
+    assert cheap_and_close_sentence(table) == (
+        "At ≤ 0.9x the FLOPs of one full-data training (scoring included), within 0.3 points of full-data "
+        "accuracy: **random** (50% pruned: 0.50x FLOPs, +0.00 points), "
+        "**infobatch** (30% pruned: 0.70x FLOPs, -0.20 points)."
+    )
+    worse = dict(FLOPS_CELLS)
+    worse[("random", 0.5)] = (50.0, 0.0, [0.88, 0.88])  # -3.00
+    worse[("infobatch", 0.3)] = (70.0, 0.0, [0.905, 0.905])  # -0.50: the closest of the cheap points
+    assert cheap_and_close_sentence(amortisation(flops_results(worse))) == (
+        "No method reaches ≤ 0.9x the FLOPs of one full-data training (scoring included) within 0.3 points "
+        "of full-data accuracy; the closest is **infobatch** at 30% pruned: 0.70x FLOPs, -0.50 points."
+    )
+    dear = {k: v for k, v in FLOPS_CELLS.items() if k[0] not in ("random", "infobatch")}
+    assert cheap_and_close_sentence(amortisation(flops_results(dear))) == (
+        "No point costs ≤ 0.9x the FLOPs of one full-data training (scoring included), so no method reaches "
+        "it within 0.3 points of full-data accuracy; the cheapest is **rs2** at 30% pruned: 1.00x FLOPs, "
+        "+0.00 points."
+    )
+
+
+def test_report_has_the_amortisation_section(tmp_path):
+    flops_results().to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "summary.json").write_text(json.dumps(make_summary("epochs")))
+    report = write_report(tmp_path, redraw=True).read_text()
+    setup = describe_setup(make_summary("epochs"), flops_results())
+    assert f"## Compute and amortisation (FLOPs, scoring included): {setup}" in report
+    section = report[report.index("## Compute and amortisation") :]
+    for line in (
+        "| full data | 0% | 1.00x (0.00 + 1.00) | 0 (reference, n=2) | – | no |",
+        "| random | 50% | 0.50x (0.00 + 0.50) | +0.00 (n=2) | 1 | yes |",
+        "| el2n | 50% | 1.70x (1.20 + 0.50) | +1.50 (n=2) | 3 | yes |",
+        "| grand | 30% | 1.30x (0.60 + 0.70) | -1.00 (n=2) | 2 | no |",
+        "| forgetting | 50% | 1.50x (0.50 + 1.00) | +0.00 (n=2) | never | no |",
+        "| infobatch | 30% | 0.70x (0.00 + 0.70) | -0.20 (n=2) | 1 | no |",
+        "| rs2 | 30% | 1.00x (0.00 + 1.00) | +0.00 (n=2) | never | no |",
+    ):
+        assert line in section.splitlines(), line
+    assert "within 0.3 points of full-data accuracy: **random** (50% pruned" in section
+    assert "infobatch, rs2: dynamic pruning" in section
+    # the figure is drawn, listed with the others and linked from the section
+    png = tmp_path / "accuracy_vs_flops.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 30_000
+    assert "![pareto](accuracy_vs_flops.png)" in report
+    assert "[the accuracy-vs-FLOPs figure](accuracy_vs_flops.png)" in section
+    headings = [line for line in report.splitlines() if line.startswith("## ") and line != "## Figures"]
+    assert all(h.endswith(setup) for h in headings)
+
+
+def test_report_without_flops_columns_has_no_amortisation(sweep_dir):
+    report = write_report(sweep_dir, redraw=True).read_text()
+    assert "Compute and amortisation" not in report and "pareto" not in report
+    assert not (sweep_dir / "accuracy_vs_flops.png").exists()
+    # FLOPs only on some pruned rows (a table appended to an older one): those rows are used
+    res = make_results("epochs")
+    res["train_flops"], res["scoring_flops"] = res["train_examples"], res["scoring_examples"]
+    res["flops_vs_full"] = np.where(
+        res["method"] == "el2n", (res["train_flops"] + res["scoring_flops"]) / 480000, np.nan
+    )
+    table = amortisation(res)
+    assert list(table["method"]) == ["el2n"]
+    assert table["flops_vs_full"].iloc[0] == pytest.approx(1.75)

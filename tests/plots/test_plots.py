@@ -11,9 +11,12 @@ import pytest
 from datadiet.errors import DataDietError
 from datadiet.plots import (
     accuracy_table,
+    accuracy_vs_flops,
     accuracy_vs_fraction,
     compute_dividend,
     extreme_examples,
+    flops_points,
+    pareto_front,
     per_class_change,
     score_histograms,
     score_vs_input_norm,
@@ -90,6 +93,9 @@ def sweep_table():
         {"full": 0.0, "random": 0.0, "el2n": 4 * 1000 * 5.0, "grand": 4 * 1000.0}
     )
     res["scoring_seconds"] = res["scoring_examples"] / 1e4
+    res["train_flops"] = res["train_examples"] * 10.0
+    res["scoring_flops"] = res["scoring_examples"] * 10.0
+    res["flops_vs_full"] = (res["train_flops"] + res["scoring_flops"]) / (1000 * 20.0 * 10.0)
     return res
 
 
@@ -245,8 +251,9 @@ def figure_texts(monkeypatch):
         lambda t, p, **kw: accuracy_vs_fraction(t, p, **kw),
         lambda t, p, **kw: per_class_change(t, CLASS_NAMES, p, fraction=0.5, **kw),
         lambda t, p, **kw: compute_dividend(t, p, **kw),
+        lambda t, p, **kw: accuracy_vs_flops(t, p, **kw),
     ],
-    ids=["accuracy_vs_fraction", "per_class_change", "compute_dividend"],
+    ids=["accuracy_vs_fraction", "per_class_change", "compute_dividend", "accuracy_vs_flops"],
 )
 def test_sweep_plots_take_title_and_subtitle(draw, sweep_table, tmp_path, figure_texts):
     assert_png(draw(sweep_table, tmp_path / "a.png", title="My title", subtitle=SETUP))
@@ -277,3 +284,105 @@ def test_per_class_change_whiskers_with_identical_seeds(sweep_table, tmp_path):
             np.where(same["fraction"] == 0, 0.17565562060255901, same[f"class_{k}_accuracy"]),
         )
     assert_png(per_class_change(same, CLASS_NAMES, tmp_path / "pc.png", fraction=0.5))
+
+
+# -- accuracy vs total FLOPs and the Pareto front ----------------------------------------------------
+
+
+def test_pareto_front_by_hand():
+    points = [
+        (1.0, 0.90),  # 0 full data: nothing as cheap is as accurate -> front
+        (0.5, 0.85),  # 1 front
+        (0.5, 0.85),  # 2 the same point again: equal points do not dominate each other -> front
+        (0.5, 0.80),  # 3 same cost as 1, less accurate -> dominated
+        (0.7, 0.85),  # 4 same accuracy as 1, costlier -> dominated
+        (1.2, 0.92),  # 5 the most accurate -> front
+        (1.5, 0.92),  # 6 as accurate as 5, costlier -> dominated
+        (0.3, 0.70),  # 7 the cheapest -> front
+        (np.nan, 0.99),  # 8 no cost: never on the front, dominates nothing
+    ]
+    assert pareto_front(points).tolist() == [True, True, True, False, False, True, False, True, False]
+    assert pareto_front(np.zeros((0, 2))).tolist() == []
+    assert pareto_front([(2.0, 0.5)]).tolist() == [True]
+    with pytest.raises(DataDietError, match=r"\(n, 2\)"):
+        pareto_front([1.0, 2.0, 3.0])
+
+
+def flops_results():
+    """Full data at (1x, 90%); random 30%/50% and grand 50% cheap, el2n 30%/50% dear but accurate.
+
+    By hand: el2n 50% (1.0x, 90.5%) beats full data (1.0x, 90%), so full data is off the front;
+    grand 50% ties random 50% exactly (0.5x, 86%), so both are on it; random 70% (0.5x, 84%) is
+    dominated by the tie; el2n 70% has no FLOPs (an older row) and is left out.
+    """
+    cells = {  # (method, fraction): (flops_vs_full, accuracies over seeds)
+        ("full", 0.0): (1.0, [0.89, 0.91]),
+        ("random", 0.3): (0.7, [0.87, 0.89]),
+        ("random", 0.5): (0.5, [0.85, 0.87]),
+        ("random", 0.7): (0.5, [0.83, 0.85]),
+        ("grand", 0.5): (0.5, [0.85, 0.87]),
+        ("el2n", 0.3): (1.2, [0.91, 0.91]),
+        ("el2n", 0.5): (1.0, [0.905, 0.905]),
+        ("el2n", 0.7): (np.nan, [0.99, 0.99]),
+    }
+    rows = [
+        dict(method=m, fraction=f, seed=seed, test_accuracy=acc, flops_vs_full=x)
+        for (m, f), (x, accs) in cells.items()
+        for seed, acc in enumerate(accs)
+    ]
+    return pd.DataFrame(rows)
+
+
+FRONT = [("random", 0.5), ("grand", 0.5), ("random", 0.3), ("el2n", 0.5), ("el2n", 0.3)]
+
+
+def test_flops_points_marks_the_pareto_front():
+    pts = flops_points(flops_results())
+    assert pts.iloc[0]["method"] == "full" and pts.iloc[0]["flops_vs_full"] == 1.0
+    assert pts.iloc[0]["accuracy"] == pytest.approx(0.90)
+    assert pts.iloc[0]["accuracy_std"] == pytest.approx(np.std([0.89, 0.91], ddof=1))
+    assert ("el2n", 0.7) not in set(zip(pts["method"], pts["fraction"]))  # no FLOPs: left out
+    on_front = set(zip(pts.loc[pts["pareto"], "method"], pts.loc[pts["pareto"], "fraction"]))
+    assert on_front == set(FRONT)
+    assert list(pts["method"]) == ["full", "random", "random", "random", "el2n", "el2n", "grand"]
+
+
+def test_accuracy_vs_flops_draws_the_front(tmp_path, figure_texts, monkeypatch):
+    import datadiet.plots.sweep as sweep_plots
+
+    steps = []
+    real = sweep_plots.save_figure
+
+    def capture(fig, path):
+        steps.extend(ln for ln in fig.axes[0].get_lines() if ln.get_drawstyle() == "steps-post")
+        return real(fig, path)
+
+    monkeypatch.setattr(sweep_plots, "save_figure", capture)
+    out = accuracy_vs_flops(flops_results(), tmp_path / "pareto.png", subtitle=SETUP)
+    assert out == tmp_path / "pareto.png"
+    assert_png(out, min_bytes=30_000)
+    (line,) = steps
+    assert list(line.get_xdata()) == [0.5, 0.5, 0.7, 1.0, 1.2]  # the front by cost
+    assert np.allclose(line.get_ydata(), [86.0, 86.0, 88.0, 90.5, 91.0])
+    text = figure_texts[-1]
+    assert "Pareto front (5 points)" in text and "full data: 90.00% ± 1.41 (2 runs)" in text
+    assert "30%" in text and "50%" in text  # points labelled with their fraction
+
+
+def test_accuracy_vs_flops_needs_flops_and_full_data(sweep_table, tmp_path):
+    with pytest.raises(DataDietError, match="flops_vs_full"):
+        accuracy_vs_flops(sweep_table.drop(columns="flops_vs_full"), tmp_path / "x.png")
+    with pytest.raises(DataDietError, match="fraction == 0"):
+        accuracy_vs_flops(sweep_table[sweep_table["fraction"] > 0], tmp_path / "x.png")
+    with pytest.raises(DataDietError, match="no pruned rows"):
+        accuracy_vs_flops(sweep_table.assign(flops_vs_full=np.nan), tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_accuracy_vs_flops_dynamic_methods_and_single_seed(sweep_table, tmp_path, figure_texts):
+    dyn = sweep_table[sweep_table["method"] == "random"].assign(method="infobatch")
+    res = pd.concat([sweep_table, dyn], ignore_index=True)
+    res = res[res["seed"] == 0]
+    assert_png(accuracy_vs_flops(res, tmp_path / "dyn.png"))
+    assert "infobatch (dynamic)" in figure_texts[-1] and "compute saved" in figure_texts[-1]
+    assert "full data: 90.00% (1 run)" in figure_texts[-1]

@@ -395,3 +395,27 @@ def test_storage_report():
         storage_report([1, 1], 10, 8)
     with pytest.raises(DataDietError, match="bytes_per_example"):
         storage_report([1], 10, -1)
+
+
+def test_ranking_agreement_against_a_naive_count():
+    from scipy.stats import spearmanr
+
+    from datadiet.selection import ranking_agreement
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=200)
+    cand = ref + rng.normal(scale=0.5, size=200)
+    got = ranking_agreement(ref, cand, keep=(0.2, 0.5))
+    assert got["spearman"] == pytest.approx(spearmanr(ref, cand).statistic)
+    for f in (0.2, 0.5):  # naive: the k largest of each (no ties here), counted with sets
+        k = int(f * 200)
+        top_ref, top_cand = set(np.argsort(-ref)[:k]), set(np.argsort(-cand)[:k])
+        assert got["overlap"][f] == len(top_ref & top_cand) / k
+    same = ranking_agreement(ref, ref, keep=(0.3,))
+    assert same["spearman"] == 1.0 and same["overlap"][0.3] == 1.0
+    flipped = ranking_agreement(ref, -ref, keep=(0.3,))
+    assert flipped["spearman"] == pytest.approx(-1.0) and flipped["overlap"][0.3] == 0.0
+    with pytest.raises(DataDietError, match="candidate must have the reference's shape"):
+        ranking_agreement(ref, ref[:10])
+    with pytest.raises(DataDietError, match="candidate"):
+        ranking_agreement(ref, np.full(200, np.nan))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from datadiet.errors import DataDietError
-from datadiet.plots.sweep import FULL_METHOD, full_data_rows, method_order
+from datadiet.plots.sweep import DYNAMIC_METHODS, FULL_METHOD, flops_points, full_data_rows, method_order
 from datadiet.runs import atomic_write_bytes, read_json, to_jsonable
 
 # --------------------------------------------------------------------------------------------------
@@ -258,6 +258,185 @@ def comparisons(results: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
+# Amortisation: FLOPs, reuses to pay back scoring, the Pareto front
+# --------------------------------------------------------------------------------------------------
+
+FLOPS_COLUMNS = ("flops_vs_full", "train_flops", "scoring_flops")
+_EPS = 1e-9  # float slack: 0.6 / (1 - 0.7) is 1.9999999999999996, and it means 2
+
+
+def reuses_to_pay_back(scoring: float, train: float) -> float:
+    """How many trainings on a pruned set it takes for its scoring to have paid for itself.
+
+    ``scoring`` (S) is the cost of scoring and ``train`` (T) that of one training on the pruned set,
+    both relative to one full-data training run. The answer is the smallest integer R >= 1 with
+    S + R·T <= R (scoring plus R pruned trainings cost no more FLOPs than R full-data trainings),
+    i.e. ``R = max(1, ceil(S / (1 - T)))``: 1 when S == 0 (no scoring: pays at once, as dynamic
+    pruning does whenever it saves compute). When T >= 1 each reuse saves nothing, so it never pays
+    back, even without scoring: ``inf``. Returned as a float (an integer value, or ``inf``).
+    """
+    s, t = float(scoring), float(train)
+    if not (np.isfinite(s) and np.isfinite(t)) or s < 0 or t < 0:
+        raise DataDietError(f"scoring and train costs must be finite and >= 0, got {scoring!r}, {train!r}")
+    if t >= 1 - _EPS:
+        return math.inf
+    return float(max(1, math.ceil(s / (1 - t) - _EPS)))
+
+
+def amortisation(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, fraction > 0): FLOPs relative to one full-data training, the accuracy change, and
+    the number of reuses of the pruned set after which its scoring has paid for itself.
+
+    Costs are relative to one full-data training run: each row's ``flops_vs_full`` is split into
+    scoring and training by its share ``scoring_flops / (train_flops + scoring_flops)``, then
+    averaged over seeds: ``scoring_vs_full`` (S), ``train_vs_full`` (T, one pruned training),
+    ``flops_vs_full`` (S + T). ``reuses_to_pay_back`` is the smallest integer R >= 1 such that
+    scoring + R pruned trainings cost no more than R full-data trainings, R = ceil(S / (1 - T));
+    1 when S == 0 (random and dynamic pruning: pays at once); ``inf`` ("never") when T >= 1, as
+    under an equal-steps budget (:func:`reuses_to_pay_back`). ``accuracy`` is the mean test
+    accuracy over ``seeds`` seeds (in [0, 1]); ``vs_full_points`` its difference to the full-data
+    mean in percentage points (``full_seeds`` seeds). ``pareto``: on the accuracy-vs-FLOPs Pareto
+    front (:func:`datadiet.plots.sweep.flops_points`, full data included). Pruned rows without
+    finite FLOPs (older tables) are left out; needs the columns of :data:`FLOPS_COLUMNS` and
+    full-data rows.
+    """
+    if not isinstance(results, pd.DataFrame):
+        raise DataDietError(f"results must be a pandas DataFrame, got {type(results).__name__}")
+    missing = [c for c in FLOPS_COLUMNS if c not in results.columns]
+    if missing:
+        raise DataDietError(f"results is missing column(s) {missing} needed for amortisation")
+    pts = flops_points(results)
+    full = pts.iloc[0]
+    df = _frac(results)
+    df = df[df["fraction"] > 0]
+    fvf, tr, sc = (pd.to_numeric(df[c], errors="coerce").astype(float) for c in FLOPS_COLUMNS)
+    total = tr + sc
+    share = (sc / total.where(total > 0)).fillna(0.0)
+    df = df.assign(scoring_vs_full=fvf * share, train_vs_full=fvf * (1 - share))[np.isfinite(fvf)]
+    costs = df.groupby(["method", "fraction"])[["scoring_vs_full", "train_vs_full"]].mean()
+    rows = []
+    for _, p in pts.iloc[1:].iterrows():
+        s, t = costs.loc[(p["method"], p["fraction"])]
+        rows.append(
+            {
+                "method": p["method"],
+                "fraction_pruned": float(p["fraction"]),
+                "seeds": int(p["n"]),
+                "flops_vs_full": float(p["flops_vs_full"]),
+                "scoring_vs_full": float(s),
+                "train_vs_full": float(t),
+                "accuracy": float(p["accuracy"]),
+                "vs_full_points": 100 * (float(p["accuracy"]) - float(full["accuracy"])),
+                "full_seeds": int(full["n"]),
+                "reuses_to_pay_back": reuses_to_pay_back(s, t),
+                "pareto": bool(p["pareto"]),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "method",
+            "fraction_pruned",
+            "seeds",
+            "flops_vs_full",
+            "scoring_vs_full",
+            "train_vs_full",
+            "accuracy",
+            "vs_full_points",
+            "full_seeds",
+            "reuses_to_pay_back",
+            "pareto",
+        ],
+    )
+
+
+CHEAP_FLOPS = 0.9  # "cheaper": at most this many times the FLOPs of one full-data training
+NEAR_POINTS = 0.3  # "as good": within this many percentage points of full-data accuracy
+
+
+def _reuses_text(r: float) -> str:
+    return "never" if not np.isfinite(r) else f"{int(r)}"
+
+
+def _point_text(r) -> str:
+    return f"{_pct(r['fraction_pruned'])} pruned: {r['flops_vs_full']:.2f}x FLOPs, {r['vs_full_points']:+.2f} points"
+
+
+def cheap_and_close_sentence(amort: pd.DataFrame) -> str:
+    """One sentence from an :func:`amortisation` table: which methods reach <= 0.9x the FLOPs of
+    full-data training within 0.3 points of its accuracy, or that none does and which point comes
+    closest (the smallest accuracy drop among points at <= 0.9x; the cheapest point if none is)."""
+    cheap = amort[amort["flops_vs_full"] <= CHEAP_FLOPS + _EPS]
+    good = cheap[cheap["vs_full_points"] >= -NEAR_POINTS - _EPS]
+    what = f"≤ {CHEAP_FLOPS:g}x the FLOPs of one full-data training (scoring included)"
+    near = f"within {NEAR_POINTS:g} points of full-data accuracy"
+    if len(good):
+        said = [
+            f"**{m}** (" + "; ".join(_point_text(r) for _, r in g.iterrows()) + ")"
+            for m, g in good.groupby("method", sort=False)
+        ]
+        return f"At {what}, {near}: {', '.join(said)}."
+    if len(cheap):
+        best = cheap.loc[cheap["vs_full_points"].idxmax()]
+        return f"No method reaches {what} {near}; the closest is **{best['method']}** at {_point_text(best)}."
+    if len(amort) == 0:
+        return f"No pruned point has FLOPs to compare, so no method reaches {what} {near}."
+    best = amort.loc[amort["flops_vs_full"].idxmin()]
+    return (
+        f"No point costs {what}, so no method reaches it {near}; the cheapest is **{best['method']}** at "
+        f"{_point_text(best)}."
+    )
+
+
+def amortisation_markdown(results: pd.DataFrame, setup: str, figure: str | None = None) -> list[str]:
+    """The report's "Compute and amortisation" section (lines), or ``[]`` when the results have no
+    FLOPs columns (older tables), no full-data rows or no pruned rows with FLOPs. ``figure``: the
+    accuracy-vs-FLOPs figure's file, linked from the text when given."""
+    if any(c not in results.columns for c in FLOPS_COLUMNS):
+        return []
+    df = _frac(results)
+    if (
+        not len(full_data_rows(df))
+        or not pd.to_numeric(df.loc[df["fraction"] > 0, "flops_vs_full"], errors="coerce").notna().any()
+    ):
+        return []
+    amort = amortisation(df)
+    full = flops_points(df).iloc[0]
+    dynamic = [m for m in amort["method"].unique() if m.lower() in DYNAMIC_METHODS]
+    lines = [
+        f"## Compute and amortisation (FLOPs, scoring included): {setup}",
+        "",
+        "FLOPs are relative to one full-data training run (mean over training seeds), scoring counted in full on "
+        "every cell. A pruned set is reused (hyperparameter search, other architectures): *reuses to pay back* is "
+        "the smallest R ≥ 1 for which scoring + R trainings on the pruned set cost no more FLOPs than R full-data "
+        "trainings, R = ⌈S / (1 − T)⌉ with S = scoring and T = one pruned training; never when T ≥ 1. *Pareto*: "
+        "no other point (full data included) is as cheap and as accurate, and better in one"
+        + (f" (ringed in [the accuracy-vs-FLOPs figure]({Path(figure).name}))" if figure else "")
+        + ". Accuracy changes are differences of means over training seeds."
+        + (
+            f" {', '.join(dynamic)}: dynamic pruning, no scoring; *pruned* is the training compute saved in expectation."
+            if dynamic
+            else ""
+        ),
+        "",
+        cheap_and_close_sentence(amort),
+        "",
+        "| method | pruned | FLOPs vs full (scoring + training) | accuracy vs full (points) | reuses to pay back | Pareto |",
+        "|---|---|---|---|---|---|",
+        f"| full data | 0% | 1.00x (0.00 + 1.00) | 0 (reference, n={int(full['n'])}) | – | "
+        f"{'yes' if full['pareto'] else 'no'} |",
+    ]
+    for _, r in amort.iterrows():
+        lines.append(
+            f"| {r['method']} | {_pct(r['fraction_pruned'])} | {r['flops_vs_full']:.2f}x "
+            f"({r['scoring_vs_full']:.2f} + {r['train_vs_full']:.2f}) | "
+            f"{format_difference(r['vs_full_points'], r['seeds'], r['full_seeds'])} | "
+            f"{_reuses_text(r['reuses_to_pay_back'])} | {'yes' if r['pareto'] else 'no'} |"
+        )
+    return lines + [""]
+
+
+# --------------------------------------------------------------------------------------------------
 # report.md
 # --------------------------------------------------------------------------------------------------
 
@@ -265,6 +444,8 @@ _CAPTIONS = {
     "accuracy": "Test accuracy vs fraction pruned (the data-diet paper's Figure 1).",
     "per_class": "Per-class accuracy change against full data: does the diet hurt one class?",
     "compute": "Compute dividend: total examples processed (scoring + training) relative to full training.",
+    "pareto": "Accuracy vs total FLOPs (scoring included) relative to one full-data training; "
+    "ringed points and the step line are the Pareto front.",
 }
 
 
@@ -432,6 +613,7 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
                 f"{r['scoring_seconds']:.0f} + {r['train_seconds']:.0f} (full: {full_s:.0f}) |"
             )
         lines.append("")
+    lines += amortisation_markdown(df, setup, figs.get("pareto"))
     return "\n".join(lines)
 
 

@@ -586,6 +586,193 @@ def _label_points(fig, ax, points) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Accuracy vs total FLOPs, with the Pareto front
+# --------------------------------------------------------------------------------------------------
+
+#: Dynamic pruning methods: no scoring pass, the saving is realised inside training, and their
+#: ``fraction`` is the fraction of training compute saved in expectation (said on figures and reports).
+DYNAMIC_METHODS = ("rs2", "infobatch")
+
+
+def pareto_front(points) -> np.ndarray:
+    """Which ``(cost, accuracy)`` points are on the Pareto front (lower cost and higher accuracy are better).
+
+    ``points`` is an ``(n, 2)`` array-like. A point is on the front when no other point has lower
+    or equal cost AND higher or equal accuracy while being strictly better in one of them, so equal
+    points do not dominate each other (both stay on the front). Points with a NaN coordinate are
+    never on the front and dominate nothing. Returns a boolean array of length ``n``.
+    """
+    p = np.asarray(points, dtype=float)
+    if p.size == 0:
+        return np.zeros(0, dtype=bool)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise DataDietError(f"points must be an (n, 2) array of (cost, accuracy), got shape {p.shape}")
+    ok = np.all(np.isfinite(p), axis=1)
+    cost, acc = p[:, 0], p[:, 1]
+    front = ok.copy()
+    for i in np.flatnonzero(ok):
+        other = ok & (cost <= cost[i]) & (acc >= acc[i]) & ((cost < cost[i]) | (acc > acc[i]))
+        front[i] = not other.any()
+    return front
+
+
+def flops_points(results: pd.DataFrame) -> pd.DataFrame:
+    """The points of :func:`accuracy_vs_flops`: one row per (method, fraction > 0), plus full data.
+
+    Columns ``method`` (``"full"`` for the full-data point), ``fraction``, ``flops_vs_full`` (mean
+    over seeds of total FLOPs, scoring included, relative to one full-data training run; exactly 1
+    for full data), ``accuracy`` and ``accuracy_std`` (mean and sample std over seeds, in [0, 1];
+    std 0 for one seed), ``n`` (seeds) and ``pareto`` (:func:`pareto_front` over all these points,
+    full data included). Pruned rows without a finite ``flops_vs_full`` (older tables) are left
+    out; full-data rows (fraction 0, once per seed) are required.
+    """
+    df = _check_results(results, need=("flops_vs_full",))
+    full, pruned = _split(df)
+    _require_full(full, "flops_points")
+    flops = pd.to_numeric(pruned["flops_vs_full"], errors="coerce")
+    pruned = pruned.assign(flops_vs_full=flops)[np.isfinite(flops.to_numpy(dtype=float))]
+    rows = []
+    s = _stats(full["test_accuracy"])
+    rows.append(
+        {
+            "method": FULL_METHOD,
+            "fraction": 0.0,
+            "flops_vs_full": 1.0,
+            "accuracy": s["mean"],
+            "accuracy_std": s["std"],
+            "n": s["n"],
+        }
+    )
+    order = {m: i for i, m in enumerate(method_order(pruned["method"].unique()))}
+    for (m, f), g in sorted(pruned.groupby(["method", "fraction"]), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        s = _stats(g["test_accuracy"])
+        rows.append(
+            {
+                "method": m,
+                "fraction": float(f),
+                "flops_vs_full": float(g["flops_vs_full"].mean()),
+                "accuracy": s["mean"],
+                "accuracy_std": s["std"],
+                "n": s["n"],
+            }
+        )
+    out = pd.DataFrame(rows, columns=["method", "fraction", "flops_vs_full", "accuracy", "accuracy_std", "n"])
+    out["pareto"] = pareto_front(out[["flops_vs_full", "accuracy"]].to_numpy())
+    return out
+
+
+def accuracy_vs_flops(
+    results: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None, subtitle: str | None = None
+) -> Path:
+    """Test accuracy (%) against total FLOPs (scoring included) relative to one full-data training run.
+
+    One point per (method, fraction) at the means over seeds (:func:`flops_points`), error bars
+    ±1 std over seeds, labelled with the fraction pruned (for the dynamic methods of
+    :data:`DYNAMIC_METHODS`: the training compute saved); thin lines join a method's fractions. The
+    full-data run is the black star at 1×, on the dashed vertical line, with a grey band for its mean
+    ± std over seeds. The Pareto front (no other point is as cheap and as accurate, and better in
+    one) is ringed and joined by a black step line: the best accuracy reached for a given budget.
+    ``title`` replaces the default title; ``subtitle`` goes under it (say the budget and the schedule).
+    """
+    _check_titles(title, subtitle)
+    pts = flops_points(results)
+    full, pruned = pts.iloc[0], pts.iloc[1:]
+    if len(pruned) == 0:
+        raise DataDietError("results has no pruned rows (fraction > 0) with flops_vs_full to plot")
+    y0, s0, n0 = full["accuracy"] * 100, full["accuracy_std"] * 100, int(full["n"])
+    methods = method_order(pruned["method"].unique())
+    styles = method_styles(methods)
+    runs = f"{n0} run{'s' if n0 != 1 else ''}"
+
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(10.5, 5.6), layout="constrained")
+        ax.axvline(1.0, color="black", linestyle=(0, (5, 3)), linewidth=1.2, zorder=1)
+        handles = [
+            Line2D(
+                [],
+                [],
+                color="black",
+                marker="*",
+                markersize=14,
+                linestyle="none",
+                label=f"full data: {y0:.2f}%" + (f" ± {s0:.2f}" if n0 > 1 else "") + f" ({runs})",
+            ),
+            Line2D([], [], color="black", linestyle=(0, (5, 3)), linewidth=1.2, label="full-data training cost (1×)"),
+        ]
+        if n0 > 1 and s0 > 0:
+            ax.axhspan(y0 - s0, y0 + s0, color="black", alpha=0.08, linewidth=0, zorder=0)
+            handles.append(Patch(color="black", alpha=0.08, label="full data ± 1 std over seeds"))
+        points = []  # (x, y, text, colour) to label once the layout is fixed
+        for m in methods:
+            g = pruned[pruned["method"] == m].sort_values("fraction")
+            x, y, err = g["flops_vs_full"].to_numpy(), g["accuracy"].to_numpy() * 100, g["accuracy_std"] * 100
+            st = styles[m]
+            ax.plot(x, y, color=st["color"], linestyle=st["linestyle"], linewidth=1.1, alpha=0.55, zorder=2)
+            ax.errorbar(
+                x, y, yerr=err.to_numpy(), fmt="none", ecolor=st["color"], elinewidth=1.0, capsize=2.5, zorder=2
+            )
+            ax.scatter(x, y, marker=st["marker"], s=55, color=st["color"], edgecolors="white", linewidths=0.6, zorder=3)
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    marker=st["marker"],
+                    linewidth=1.1,
+                    label=m + (" (dynamic)" if _key(m) in DYNAMIC_METHODS else ""),
+                )
+            )
+            points += [(xi, yi, _pct(fr), st["color"]) for xi, yi, fr in zip(x, y, g["fraction"])]
+        ax.scatter([1.0], [y0], marker="*", s=280, color="black", zorder=5)
+        if n0 > 1:
+            ax.errorbar([1.0], [y0], yerr=[s0], fmt="none", ecolor="black", elinewidth=1.0, capsize=2.5, zorder=4)
+        front = pts[pts["pareto"]].sort_values(["flops_vs_full", "accuracy"])
+        fx, fy = front["flops_vs_full"].to_numpy(), front["accuracy"].to_numpy() * 100
+        ax.step(fx, fy, where="post", color="black", linewidth=1.4, alpha=0.7, zorder=2.5)
+        ax.scatter(fx, fy, s=240, facecolors="none", edgecolors="black", linewidths=1.4, zorder=4)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="black",
+                alpha=0.7,
+                linewidth=1.4,
+                marker="o",
+                markersize=13,
+                markerfacecolor="none",
+                label=f"Pareto front ({len(front)} point{'s' if len(front) != 1 else ''})",
+            )
+        )
+        handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", label="error bars: ±1 std over seeds"))
+        xs = np.append(pts["flops_vs_full"].to_numpy(dtype=float), 1.0)
+        if xs.max() / max(xs.min(), 1e-12) > 12:  # scoring far costlier than the cheapest training: log scale
+            ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+        ax.margins(x=0.08, y=0.12)
+        ax.set_xlabel("total FLOPs (scoring + training), relative to one full-data training run")
+        ax.set_ylabel("test accuracy (%)")
+        _titles(fig, ax, title or "Accuracy against total compute (FLOPs), with the Pareto front", subtitle)
+        ax.grid(alpha=0.3, linewidth=0.5)
+        dynamic = any(_key(m) in DYNAMIC_METHODS for m in methods)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            borderaxespad=0.0,
+            alignment="left",
+            title="point labels: % of data pruned"
+            + ("\n(dynamic: % of training\ncompute saved)" if dynamic else "")
+            + "\nleft of the dashed line:\ncheaper than full training",
+            title_fontproperties={"size": 8.5},
+        )
+        _label_points(fig, ax, points + [(1.0, y0, None, None)])
+        return save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------------------------------
 # Accuracy table
 # --------------------------------------------------------------------------------------------------
 

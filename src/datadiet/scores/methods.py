@@ -47,7 +47,7 @@ def scored_at(method: str, epoch: int, schedule_epochs: int) -> str:
     return "at initialisation" if epoch == 0 else f"epoch {epoch} of {schedule_epochs}"
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rho; for a constant column: 1 if the columns are equal, else 0 (no shared ranking)."""
     from scipy.stats import spearmanr
 
@@ -72,6 +72,6 @@ def seed_agreement(per_seed: np.ndarray) -> dict:
     k = per_seed.shape[1]
     if k < 2:
         return {"pairwise": float("nan"), "leave_one_out": [float("nan")] * k}
-    pairs = [_spearman(per_seed[:, i], per_seed[:, j]) for i in range(k) for j in range(i + 1, k)]
-    loo = [_spearman(per_seed[:, i], np.delete(per_seed, i, axis=1).mean(axis=1)) for i in range(k)]
+    pairs = [spearman(per_seed[:, i], per_seed[:, j]) for i in range(k) for j in range(i + 1, k)]
+    loo = [spearman(per_seed[:, i], np.delete(per_seed, i, axis=1).mean(axis=1)) for i in range(k)]
     return {"pairwise": float(np.mean(pairs)), "leave_one_out": loo}

@@ -321,3 +321,26 @@ def noisy_recall(scores, noisy, *, top: float = 0.1, seed: int = 0) -> float:
         raise DataDietError(f"noisy must be a boolean mask of shape {s.shape}, got {mask.dtype} of shape {mask.shape}")
     kept = select(s, keep=top, strategy="hardest", seed=seed)
     return float(mask[kept].sum() / max(1, mask.sum()))
+
+
+def ranking_agreement(reference, candidate, *, keep: Sequence[float] = (0.5,), seed: int = 0) -> dict:
+    """How closely ``candidate`` scores (a proxy, fewer seeds, an earlier epoch) rank the examples like
+    ``reference`` scores of the same examples.
+
+    Returns ``{"spearman": rho, "overlap": {keep: share}}``: Spearman's rank correlation, and for each
+    kept fraction the share of the reference's kept set (``select(reference, keep=f)``, the hardest)
+    that the candidate keeps too, ``|kept_ref & kept_cand| / k`` (1 = the same subset; about ``f`` for
+    unrelated scores). Ties are broken by the same seeded order for both.
+    """
+    from datadiet.scores.methods import spearman
+
+    ref = check_finite_1d("reference", reference)
+    cand = check_finite_1d("candidate", candidate)
+    if cand.shape != ref.shape:
+        raise DataDietError(f"candidate must have the reference's shape {ref.shape}, got {cand.shape}")
+    overlap = {}
+    for f in keep:
+        a = select(ref, keep=float(f), seed=seed)
+        b = select(cand, keep=float(f), seed=seed)
+        overlap[float(f)] = float(np.intersect1d(a, b).size / a.size) if a.size else float("nan")
+    return {"spearman": spearman(ref, cand), "overlap": overlap}
