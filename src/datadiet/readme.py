@@ -154,6 +154,28 @@ def lottery_block(root: Path, folder: str) -> str:
     return study_markdown(root / folder) + f"\nReport and figures: {_link(folder)}\n"
 
 
+def diet_block(root: Path, folder: str) -> str:
+    """The diet study (:mod:`datadiet.experiments.diet_study`): the verdict, every cell's FLOPs and
+    accuracy with the reuses to pay back, and the cheaper-scoring table."""
+    import pandas as pd
+
+    from datadiet.experiments.diet_study import variants_markdown
+    from datadiet.experiments.report import amortisation_markdown
+
+    path = root / folder
+    if not (path / "scoring_variants.parquet").exists():
+        raise DataDietError(f"{folder} has no scoring_variants.parquet (run python -m datadiet.experiments.diet_study)")
+    summary, results = load_sweep(path)
+    setup = describe_setup(summary, results)
+    agreement = pd.read_parquet(path / "scoring_variants.parquet")
+    cells = pd.read_parquet(path / "scoring_variant_cells.parquet")
+    lines = [accuracy_markdown(results, summary, heading=None).rstrip("\n"), ""]
+    lines += amortisation_markdown(results, setup) + variants_markdown(agreement, cells, setup)
+    lines = [f"**{line[3:]}**" if line.startswith("## ") else line for line in lines]  # captions, as in every block
+    text = "\n".join(lines).replace("](accuracy_vs_flops.png)", f"]({folder}/accuracy_vs_flops.png)")
+    return text.rstrip("\n") + f"\n\nReport and figures: {_link(folder)}\n"
+
+
 #: NAME -> function of the repository root that makes the block's text.
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "headline": partial(
@@ -167,6 +189,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
         within_points=0.3,
         target_column="equal steps (the paper's comparison)",
     ),
+    "diet-fashion-mnist": partial(diet_block, folder="results/fashion-mnist-diet"),
     "fashion-mnist-epochs": partial(table_block, folder="results/fashion-mnist-epochs"),
     "fashion-mnist-steps": partial(table_block, folder="results/fashion-mnist-steps"),
     "digits-label-noise": partial(label_noise_block, folder="results/digits-label-noise"),

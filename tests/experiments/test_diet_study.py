@@ -52,3 +52,9 @@ def test_diet_study_on_digits(tmp_path):
     assert set(cells["variant"]) == {v.name for v in variants}
     assert (cells.loc[cells["fraction"] == 0, "flops_vs_full"] == 1.0).all()
     assert pytest.approx(float(agreement["seeds"].iloc[0])) == 2
+    again = run_study(
+        out=tmp_path / "runs", results=tmp_path / "results", executor=InProcess(), data=DatasetSpec("digits"),
+        main=main, variants=variants, name="digits-diet", command_args=["--test"],
+    )  # fmt: skip  # everything cached: nothing retrains, the time adds up over invocations
+    assert again["study"]["invocations"] == 2 and again["study"]["seconds"] >= summary["study"]["seconds"]
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "scoring_variants.parquet"), agreement)

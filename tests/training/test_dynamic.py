@@ -205,3 +205,45 @@ def test_dynamic_refuses_what_does_not_apply(tiny_images):
             train(tiny_images, CFG, dynamic=dyn, **kw)
     with pytest.raises(DataDietError, match="steps"):
         train(tiny_images, TrainConfig(model="mlp", steps=5), dynamic=dyn)
+
+
+# ---------------------------------------------------------------- in a user's own loop
+
+
+def test_dynamic_sampler_in_a_plain_dataloader_loop(tiny_images):
+    """The sampler yields each epoch's plan; rescale is the weighted mean and feeds InfoBatch the losses."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from datadiet.training.sampler import DynamicSampler, Indexed
+
+    ds = tiny_images
+    n, epochs = ds.num_train, 4
+    dyn = DynamicPruning("infobatch", 0.3)
+    sampler = DynamicSampler(n, dyn, epochs=epochs, seed=5)
+    reference = dyn.sampler(n, epochs, 5)  # the same pruner, driven by hand
+    loader = DataLoader(Indexed(TensorDataset(ds.x_train, ds.y_train)), batch_size=50, sampler=sampler)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, ds.num_classes))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = 0
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        plan = reference.plan(epoch)
+        visited = []
+        for idx, x, y in loader:
+            losses = nn.functional.cross_entropy(model(x), y, reduction="none")
+            w = torch.ones(n) if plan.weights is None else torch.ones(n).index_put((plan.indices,), plan.weights)
+            want = (losses * w[idx]).mean()
+            loss = sampler.rescale(idx, losses)
+            torch.testing.assert_close(loss, want)
+            reference.observe(idx, losses.detach())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            visited.append(idx)
+        assert torch.equal(torch.cat(visited), plan.indices)
+        seen += plan.indices.numel()
+    assert sampler.examples_seen == seen < epochs * n
+    with pytest.raises(DataDietError, match="in order"):
+        sampler.set_epoch(1)
+    with pytest.raises(DataDietError, match="reduction='none'"):
+        DynamicSampler(n, dyn, epochs=2).rescale([0, 1], torch.zeros(()))

@@ -19,6 +19,7 @@ Everything is a job (cached, resumable, any executor); the tables, figures and `
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -150,6 +151,7 @@ def run_study(
     write_report(swept.path)
     folder = results / name
     folder.mkdir(parents=True, exist_ok=True)
+    before = _previous_study(folder)  # read before the sweep's summary.json replaces it
     for f in swept.path.iterdir():
         if f.suffix in (".png", ".parquet", ".json"):
             shutil.copy2(f, folder / f.name)
@@ -159,14 +161,23 @@ def run_study(
     summary = read_json(folder / "summary.json")
     summary["study"] = {
         "command": _command(command_args),
-        "seconds": seconds,
+        "seconds": before.get("seconds", 0.0) + seconds,  # a resumed or repeated study adds its time
+        "invocations": before.get("invocations", 1 if before else 0) + 1,
         "jobs": len(jobs),
         "executor": executor.describe(),
-        "runtime": runtime_info(),
+        "runtime": {**runtime_info(), "cpu_count": os.cpu_count()},
     }
     atomic_write_json(folder / "summary.json", summary)
     atomic_write_bytes(folder / "report.md", study_markdown(folder).encode())
     return summary
+
+
+def _previous_study(folder: Path) -> dict:
+    """The ``study`` entry of an earlier invocation's summary in ``folder`` (empty if none)."""
+    try:
+        return dict(read_json(folder / "summary.json").get("study") or {})
+    except Exception:
+        return {}
 
 
 def _command(args: list[str] | None) -> str:
@@ -195,10 +206,10 @@ def variants_markdown(agreement: pd.DataFrame, cells: pd.DataFrame, setup: str) 
         acc = cells[(cells["variant"] == r["variant"]) & (cells["fraction"] == VARIANT_FRACTION)]["test_accuracy"]
         lines.append(
             f"| {r['variant']} | {r['scoring_vs_full']:.3f}x | {r['spearman']:.3f} | {r[f'overlap_keep_{k1:g}']:.3f} | "
-            f"{r[f'overlap_keep_{k2:g}']:.3f} | {format_mean_std(100 * acc)} | {r['vs_full_points']:+.2f} |"
+            f"{r[f'overlap_keep_{k2:g}']:.3f} | {format_mean_std(acc)} | {r['vs_full_points']:+.2f} |"
         )
     full = cells[cells["fraction"] == 0].drop_duplicates("run_dir")["test_accuracy"]
-    lines += ["", f"Full data: {format_mean_std(100 * full)} %.", ""]
+    lines += ["", f"Full data: {format_mean_std(full)} %.", ""]
     return lines
 
 
@@ -212,12 +223,18 @@ def study_markdown(folder: Path) -> str:
     lines = ["", *variants_markdown(agreement, cells, describe_setup(summary, results))]
     if study:
         ex = study.get("executor") or {}
+        workers = ex.get("workers") or 1
+        shared = (
+            " (the seconds columns were measured with the other workers busy on the same cores)" if workers > 1 else ""
+        )
         lines += [
             "## How this was made",
             "",
             f"`{study.get('command')}` ran {study.get('jobs')} jobs in {study.get('seconds', 0) / 60:.1f} min "
-            f"({ex.get('executor', 'inprocess')}, {ex.get('workers') or 1} worker(s) x {ex.get('threads') or 'all'} "
-            "thread(s); seconds columns were measured while the other worker ran, on 2 cores).",
+            f"of wall-clock time over {study.get('invocations', 1)} invocation(s) "
+            f"on {study.get('runtime', {}).get('cpu_count', '?')} cores ({study.get('runtime', {}).get('cpu_model', 'CPU')}): "
+            f"{ex.get('executor', 'inprocess')}, "
+            f"{workers} worker(s) x {ex.get('threads') or 'all'} thread(s){shared}.",
             "",
         ]
     return text.rstrip("\n") + "\n" + "\n".join(lines)

@@ -464,8 +464,14 @@ def scoring_line(summary: dict, results: pd.DataFrame) -> str | None:
     if scored is None:
         return None
     how = []
+    if cfg.get("score_model") is not None or cfg.get("score_width") is not None:
+        model = cfg.get("score_model") or t.get("model")
+        width = cfg.get("score_width")
+        width = width if width is not None else (1.0 if model != t.get("model") else t.get("width"))
+        how.append(f"scoring model `{model}` (width {width}), a proxy for the trained `{t.get('model')}`")
     if cfg.get("score_seeds") is not None:
-        how.append(f"averaged over {cfg['score_seeds']} initialisations")
+        n = cfg["score_seeds"]
+        how.append(f"averaged over {n} initialisation{'s' if n != 1 else ''}")
     if cfg.get("strategy"):
         how.append(
             f"strategy `{cfg['strategy']}`"
