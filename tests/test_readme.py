@@ -136,3 +136,18 @@ def test_headline_puts_equal_steps_next_to_equal_epochs():
     assert "budget: equal steps" in setup and "budget: equal epochs" in setup
     diff = next(line for line in lines if line.startswith("| EL2N vs random"))
     assert re.search(r"[+-]\d+\.\d\d \(n=\d+", diff)
+
+
+def test_the_readme_loop_example_runs(tmp_path):
+    """The "your own loop" example, taken from README.md as it stands, scores, prunes and retrains."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- example:own-loop -->\n```python\n") + len("<!-- example:own-loop -->\n```python\n")
+    code = text[start : text.index("```", start)]
+    assert 20 <= len(code.strip().splitlines()) <= 40
+    (tmp_path / "loop.py").write_text(code)
+    p = subprocess.run([sys.executable, "loop.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"full data (\d\.\d+), hardest half (\d\.\d+), forgotten at least once: (\d\.\d+)", p.stdout)
+    assert m, p.stdout
+    full, half, forgotten = map(float, m.groups())
+    assert full > 0.8 and half > 0.7 and 0 < forgotten < 1

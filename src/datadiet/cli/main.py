@@ -33,7 +33,14 @@ NoiseOpt = Annotated[float, typer.Option("--label-noise", help="fraction of trai
 NoiseSeedOpt = Annotated[int, typer.Option("--noise-seed", help="seed of the label noise")]
 SamplesOpt = Annotated[Optional[int], typer.Option("--samples", help="mnist1d: number of examples to generate")]
 OutOpt = Annotated[str, typer.Option("--out", help="root folder for run directories")]
-ModelOpt = Annotated[str, typer.Option("--model", help="model name (see `datadiet models`)")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="model name (see `datadiet models`), or package.module:factory on your PYTHONPATH "
+        "(factory(input_shape, num_classes) returns the nn.Module)",
+    ),
+]
 WidthOpt = Annotated[float, typer.Option("--width", help="width multiplier of the model")]
 
 

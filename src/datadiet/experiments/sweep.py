@@ -23,7 +23,7 @@ from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory
 from datadiet.experiments.scoring import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
 from datadiet.experiments.selection import SelectJob
 from datadiet.experiments.training import TrainJob
-from datadiet.models import MODELS
+from datadiet.models import check_model
 from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet, config_hash, runtime_info, to_jsonable
 from datadiet.scores import parse_method
 from datadiet.selection import STRATEGIES
@@ -56,8 +56,8 @@ class SweepConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     score_epoch: int | float = DEFAULT_SCORE_EPOCH
     score_seeds: int = 2
-    score_model: str | None = None
-    score_width: float | None = None
+    score_model: str | None = field(default=None, metadata={"omit_default": True})
+    score_width: float | None = field(default=None, metadata={"omit_default": True})
     budget: str = "epochs"
     strategy: str = "hardest"
     offset: float = 0.0
@@ -70,7 +70,7 @@ class SweepConfig:
             raise DataDietError("methods must list at least one method")
         object.__setattr__(self, "score_epoch", check_epoch("score_epoch", self.score_epoch))
         if self.score_model is not None:
-            check_choice("score_model", self.score_model, MODELS)
+            object.__setattr__(self, "score_model", check_model(self.score_model, "score_model"))
         if self.score_width is not None:
             object.__setattr__(self, "score_width", check_positive_float("score_width", self.score_width))
         for m in self.methods:

@@ -10,6 +10,7 @@ from torch import nn
 
 from datadiet.errors import DataDietError
 from datadiet.models.nets import MLP, ResNet1d, ResNet18, SmallCNN
+from datadiet.models.user import as_model_name, build_user_model, is_user_model
 from datadiet.validation import check_positive_float, check_positive_int
 
 
@@ -43,13 +44,33 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
-def build_model(name: str, input_shape, num_classes: int, *, width: float = 1.0, seed: int = 0) -> nn.Module:
-    """Build a freshly initialised model; ``seed`` fixes the initialisation (global RNG untouched)."""
-    if name not in MODELS:
-        raise DataDietError(f"unknown model {name!r}; valid: {', '.join(model_names())}")
+def check_model(name, what: str = "model") -> str:
+    """A built-in model's name or a user model's spec (``package.module:factory``; see
+    :mod:`datadiet.models.user`); a factory or an ``nn.Module`` becomes its spec."""
+    name = as_model_name(name)
+    if name not in MODELS and not is_user_model(name):
+        raise DataDietError(
+            f"unknown {what} {name!r}; valid: {', '.join(model_names())}, or package.module:factory "
+            "(factory(input_shape, num_classes) -> nn.Module, importable from PYTHONPATH)"
+        )
+    return name
+
+
+def build_model(
+    name, input_shape, num_classes: int, *, width: float = 1.0, seed: int = 0, source_hash: str | None = None
+) -> nn.Module:
+    """Build a freshly initialised model; ``seed`` fixes the initialisation (global RNG untouched).
+
+    ``name``: a built-in model, ``package.module:factory``, a factory or an ``nn.Module`` (user
+    models take no ``width``; ``source_hash``, when given, must match the user model's source)."""
+    name = check_model(name)
     width = check_positive_float("width", width)
     check_positive_int("num_classes", num_classes)
     seed = check_positive_int("init_seed", seed, allow_zero=True)
+    if is_user_model(name):
+        if width != 1.0:
+            raise DataDietError(f"width applies to the built-in models only, got width={width} for {name!r}")
+        return build_user_model(name, input_shape, num_classes, seed=seed, expected_hash=source_hash)
     info = MODELS[name]
     input_shape = tuple(int(s) for s in input_shape)
     if info.needs_sequence and len(input_shape) != 2:

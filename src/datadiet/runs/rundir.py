@@ -29,7 +29,11 @@ from datadiet.errors import DataDietError
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses, tuples, numpy scalars and paths to plain JSON values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_jsonable(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)
+        }  # a field added later with omit_default leaves the keys of configs that do not use it unchanged
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 import numpy as np
@@ -68,3 +69,53 @@ def batches(n: int, batch_size: int):
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().double().numpy().astype(np.float64)
+
+
+def is_map_dataset(obj) -> bool:
+    """A map-style ``torch.utils.data.Dataset`` (``len`` and ``ds[i] -> (x, y)``), not an array."""
+    return isinstance(obj, torch.utils.data.Dataset) and hasattr(obj, "__len__") and hasattr(obj, "__getitem__")
+
+
+def _collate(items: list, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        xs, ys = zip(*items)
+    except (TypeError, ValueError):
+        raise DataDietError(f"the dataset's items must be (x, y) pairs; item {start} is not") from None
+    x = torch.stack([v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v)) for v in xs])
+    y = torch.as_tensor([int(v) for v in ys], dtype=torch.long)
+    return x, y
+
+
+def stream_batches(dataset, batch_size: int):
+    """``(x, y)`` tensors of consecutive batches of a map-style dataset: one batch in memory at a time."""
+    n = len(dataset)
+    for start in range(0, n, batch_size):
+        yield _collate([dataset[i] for i in range(start, min(n, start + batch_size))], start)
+
+
+def streams(score):
+    """Let ``score(model, inputs, targets, *, batch_size)`` take a map-style ``torch.utils.data.Dataset``
+    of ``(x, y)`` as ``inputs`` (``targets=None``): it is read and scored one batch at a time, the same
+    batches as the arrays would be cut into, so the scores equal those of the same data as arrays
+    while only one batch is ever held in memory."""
+
+    @functools.wraps(score)
+    def wrapper(model, inputs, targets=None, *, batch_size: int | None = None, **kw):
+        size = {} if batch_size is None else {"batch_size": batch_size}
+        if not is_map_dataset(inputs):
+            if targets is None:
+                raise DataDietError("targets are required unless inputs is a torch Dataset of (x, y) pairs")
+            return score(model, inputs, targets, **size, **kw)
+        if targets is not None:
+            raise DataDietError("targets must be None when inputs is a torch Dataset (its items hold the labels)")
+        bs = check_positive_int("batch_size", batch_size if batch_size is not None else _default_batch(score))
+        parts = [score(model, x, y, batch_size=bs, **kw) for x, y in stream_batches(inputs, bs)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+    return wrapper
+
+
+def _default_batch(score) -> int:
+    import inspect
+
+    return inspect.signature(score).parameters["batch_size"].default

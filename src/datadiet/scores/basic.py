@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datadiet.scores._common import batches, check_logits, forward, prepare, scoring_mode, to_numpy
+from datadiet.scores._common import batches, check_logits, forward, prepare, scoring_mode, streams, to_numpy
 from datadiet.validation import as_inputs_targets, check_positive_int
 
 
@@ -45,12 +45,14 @@ def margin_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return true - others.max(1).values
 
 
+@streams
 def el2n(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
     """EL2N (Paul et al. 2021): ‖softmax(f(x)) − onehot(y)‖₂ per example, model in eval mode. Shape (N,)."""
     x, y, batch_size = prepare(model, inputs, targets, batch_size)
     return to_numpy(el2n_from_logits(_logits(model, x, y, batch_size), y))
 
 
+@streams
 def loss(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
     """Per-example cross-entropy loss in eval mode. Shape (N,)."""
     x, y, batch_size = prepare(model, inputs, targets, batch_size)
@@ -58,6 +60,7 @@ def loss(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.nda
     return to_numpy(F.cross_entropy(logits, y, reduction="none"))
 
 
+@streams
 def margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
     """Probability margin as in the data-diet code: max over wrong classes of p_wrong − p_true. Shape (N,).
 
@@ -69,6 +72,7 @@ def margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.n
     return to_numpy(-margin_from_logits(p, y))
 
 
+@streams
 def logit_margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
     """Logit margin: largest wrong-class logit minus the true-class logit (higher = harder). Shape (N,).
 

@@ -73,7 +73,16 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from datadiet.errors import DataDietError
-from datadiet.scores._common import batches, check_logits, forward, model_failed, prepare, scoring_mode, to_numpy
+from datadiet.scores._common import (
+    batches,
+    check_logits,
+    forward,
+    model_failed,
+    prepare,
+    scoring_mode,
+    streams,
+    to_numpy,
+)
 
 # Upper bound (in float32 elements, ~8 MiB) on the temporaries of one chunk of a layer's norm:
 # small enough for the allocator to reuse memory between chunks instead of mapping fresh pages.
@@ -164,6 +173,7 @@ def grand_loop(model: nn.Module, inputs, targets, *, batch_size: int = 1) -> np.
     return out
 
 
+@streams
 def grand(model: nn.Module, inputs, targets, *, batch_size: int = 256, last_layer: bool = False) -> np.ndarray:
     """GraNd per example, model in eval mode: ‖∇θ CE(f(x), y)‖₂ over all trainable parameters.
 

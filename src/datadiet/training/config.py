@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from datadiet.errors import DataDietError
 from datadiet.validation import check_choice, check_fraction, check_positive_float, check_positive_int
@@ -19,11 +19,14 @@ class TrainConfig:
     permutation of the training indices) and ``aug_seed`` (crops and flips). ``steps``, when set,
     fixes the number of optimiser steps regardless of the subset size (the equal-steps budget of
     the data-diet paper); otherwise the run lasts ``epochs`` passes over the (sub)set. ``augment``
-    None uses the dataset's default (see :class:`datadiet.data.Augment`).
+    None uses the dataset's default (see :class:`datadiet.data.Augment`). ``model`` is a built-in
+    name, ``package.module:factory``, a factory or an ``nn.Module`` (:mod:`datadiet.models.user`);
+    for a user model ``model_hash`` is filled in with its source's hash, so it is part of run keys.
     """
 
     model: str = "cnn"
     width: float = 1.0
+    model_hash: str = field(default="", metadata={"omit_default": True})  # a user model's source hash
     epochs: int = 8
     steps: int | None = None
     batch_size: int = 128
@@ -40,9 +43,11 @@ class TrainConfig:
     aug_seed: int = 0
 
     def __post_init__(self):
-        from datadiet.models import MODELS
+        from datadiet.models import check_model, is_user_model, source_hash
 
-        check_choice("model", self.model, MODELS)
+        object.__setattr__(self, "model", check_model(self.model))
+        if is_user_model(self.model) and not self.model_hash:
+            object.__setattr__(self, "model_hash", source_hash(self.model))  # in the run keys
         check_positive_int("epochs", self.epochs)
         if self.steps is not None:
             check_positive_int("steps", self.steps)

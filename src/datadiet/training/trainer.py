@@ -192,7 +192,12 @@ def train(
     ckpt = sorted({int(s) for s in checkpoint_steps if 0 <= int(s) <= total})
 
     model = build_model(
-        config.model, dataset.input_shape, dataset.num_classes, width=config.width, seed=config.init_seed
+        config.model,
+        dataset.input_shape,
+        dataset.num_classes,
+        width=config.width,
+        seed=config.init_seed,
+        source_hash=config.model_hash or None,
     )
     if init_state is not None:
         model.load_state_dict(init_state)
