@@ -1,5 +1,6 @@
 """score, prune, sweep and report from the command line."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +273,36 @@ def test_sweep_with_dynamic_methods_and_a_proxy_counts_flops_by_hand(tmp_path):
     assert ib["scored_at"] == "dynamic, no scores" and ib["train_examples"] < 3 * n
     assert ib["flops_vs_full"] == pytest.approx(ib["train_examples"] / (3 * n), rel=1e-12)  # what it really visited
     assert set(out["accuracy"]) == {"random", "rs2", "infobatch", "el2n"}
+
+
+def test_fashion_mnist_by_brightness_group_and_index_files(tmp_path):
+    """Fashion-MNIST grouped by brightness quartile: the sweep's table and report name the worst group;
+    prune's index file says what it is and train --subset refuses it on other data."""
+    out = tmp_path / "runs"
+    p = run_cli(
+        "sweep", "fashion-mnist", "--groups", "brightness", "--model", "mlp", "--epochs", "1", "--methods", "random",
+        "--fractions", "0,0.5", "--out", out, "--json",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    res = last_json(p)
+    table = pd.read_parquet(res["results"])
+    assert {f"group_{g}_accuracy" for g in range(4)} | {"worst_group_accuracy"} <= set(table.columns)
+    assert set(res["worst_group_accuracy"]) == {"random"}
+    report = Path(res["report"]).read_text()
+    assert "(groups: brightness)" in report and "**Worst group**: " in report and "quarter" in report
+
+    p = run_cli("score", "digits", "--method", "el2n", "--epoch", "1", "--epochs", "2", "--seeds", "1", "--model", "mlp",
+                "--out", out, "--json")  # fmt: skip
+    scores = last_json(p)["scores"]
+    kept = tmp_path / "kept.npy"
+    p = run_cli("prune", scores, "--keep", "0.5", "--out", kept, "--json")
+    assert p.returncode == 0, p.stderr
+    meta = json.loads((tmp_path / "kept.npy.json").read_text())
+    assert meta["indices"] == "kept" and meta["method"] == "el2n" and meta["dataset"]["name"] == "digits"
+    p = run_cli("train", "digits", "--model", "mlp", "--epochs", "1", "--subset", kept, "--out", out, "--json")
+    assert p.returncode == 0, p.stderr
+    assert last_json(p)["train_size"] == meta["count"]
+    p = run_cli("train", "mnist1d", "--model", "mlp", "--epochs", "1", "--subset", kept, "--out", out)
+    assert p.returncode == 2 and "refusing to apply it" in p.stderr and "Traceback" not in p.stderr
+    p = run_cli("prune", scores, "--keep", "0.5", "--out", kept, "--balanced-by", "group")
+    assert p.returncode == 2 and "needs groups" in p.stderr

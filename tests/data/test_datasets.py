@@ -299,3 +299,64 @@ def test_npz_cache_sees_a_rewritten_file(tmp_path):
     assert load_dataset(f"npz:{p}").num_train == 30
     np.savez(p, **_ok_arrays(n_train=40))
     assert load_dataset(f"npz:{p}").num_train == 40
+
+
+def _image_folder(root, n_per_class=6, size=(8, 8)):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c, name in enumerate(("cat", "dog")):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class if split == "train" else 2):
+                a = (rng.random(size) * 100 + 120 * c).astype(np.uint8)
+                Image.fromarray(a, mode="L").save(root / split / name / f"{name}{i:02d}.png")
+    return root
+
+
+def test_image_folder_loads_and_prunes_to_a_folder(tmp_path):
+    from datadiet.experiments import ScoreConfig, score_dataset
+    from datadiet.experiments.prune import prune
+    from datadiet.training import TrainConfig
+
+    root = _image_folder(tmp_path / "pets")
+    ds = load_dataset(f"folder:{root}")
+    assert ds.num_train == 12 and ds.class_names == ("cat", "dog") and ds.input_shape == (1, 8, 8)
+    assert ds.files_train[0] == "train/cat/cat00.png" and ds.y_train[6] == 1
+    from PIL import Image
+
+    raw = np.asarray(Image.open(root / ds.files_train[7]), dtype=np.float32)
+    np.testing.assert_allclose(ds.denormalise(ds.x_train[7:8])[0, 0].numpy() * 255, raw, rtol=1e-5, atol=1e-3)
+    res = score_dataset(
+        ds,
+        ScoreConfig(method="el2n", epoch=1, seeds=(0,), train=TrainConfig(model="mlp", epochs=1)),
+        out=tmp_path / "runs",
+    )
+    kept_dir = tmp_path / "pets-kept"
+    out = prune(res.path.parent / "scores.parquet", keep=0.5, out=tmp_path / "kept.npy", dataset=ds, export=kept_dir)
+    idx = np.load(tmp_path / "kept.npy")
+    listed = (kept_dir / "kept.csv").read_text().splitlines()
+    assert listed[0] == "index,file,label" and len(listed) == 1 + out["kept"] == 7
+    assert listed[1] == f"{idx[0]},{ds.files_train[idx[0]]},{ds.class_names[int(ds.y_train[idx[0]])]}"
+    assert sorted(str(p.relative_to(kept_dir)) for p in (kept_dir / "train").rglob("*.png")) == sorted(
+        ds.files_train[i] for i in idx
+    )
+    assert len(list((kept_dir / "test").rglob("*.png"))) == 4  # the test split as it was
+    again = load_dataset(f"folder:{kept_dir}")  # the export is a folder dataset again
+    assert again.num_train == out["kept"]
+    with pytest.raises(ValueError, match="exports to a new folder"):
+        prune(res.path.parent / "scores.parquet", keep=0.5, out=tmp_path / "k2.npy", dataset=ds, export=kept_dir)
+
+
+def test_image_folder_errors(tmp_path):
+    from PIL import Image
+
+    with pytest.raises(ValueError, match="image folder not found"):
+        load_dataset(f"folder:{tmp_path / 'nope'}")
+    root = _image_folder(tmp_path / "pets")
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(root / "train" / "cat" / "odd.png")
+    with pytest.raises(ValueError, match="differ in size"):
+        load_dataset(f"folder:{root}")
+    (root / "train" / "cat" / "odd.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="cannot read image"):
+        load_dataset(f"folder:{root}")

@@ -44,13 +44,26 @@ ModelOpt = Annotated[
 WidthOpt = Annotated[float, typer.Option("--width", help="width multiplier of the model")]
 
 
-def _dataset(name, data_dir, label_noise, noise_seed, samples):
+def _dataset(name, data_dir, label_noise, noise_seed, samples, groups=None):
     """The dataset's spec, resolved (loaded once here: bad names and options fail before any work)."""
     from datadiet.experiments import DatasetSpec
 
-    return DatasetSpec(
-        name, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples
+    spec = DatasetSpec(
+        name, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples, groups=groups
     ).resolve()
+    if groups is not None:
+        spec.load()  # an unknown grouping fails here
+    return spec
+
+
+GroupsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--groups",
+        help="per-group accuracy by a computed grouping (brightness: quartiles of image brightness); "
+        "an npz's g_train/g_test are used without it",
+    ),
+]
 
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda")]
@@ -156,17 +169,23 @@ def train(
     label_noise: NoiseOpt = 0.0,
     noise_seed: NoiseSeedOpt = 0,
     samples: SamplesOpt = None,
+    subset: Annotated[
+        Optional[str],
+        typer.Option("--subset", help="train on the examples an index file from `datadiet prune` keeps (.npy/.txt)"),
+    ] = None,
     device: DeviceOpt = "auto",
     json_: JsonOpt = False,
 ):
     """Train a model on a dataset and report test accuracy overall and per class."""
     from datadiet.experiments import train_in_run_dir
+    from datadiet.experiments.prune import read_kept
 
     cfg = _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay)
     dev = _device(device)
     ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    kept = None if subset is None else read_kept(subset, ds.load())  # refuses an index file of other data
     with progress_bar(f"train {model} on {ds.name}") as cb:
-        summary = train_in_run_dir(ds, cfg, out, progress=cb, device=dev)
+        summary = train_in_run_dir(ds, cfg, out, subset=kept, progress=cb, device=dev)
     if json_:
         emit_json(summary)
         return
@@ -295,7 +314,18 @@ def prune(
         Optional[str],
         typer.Option("--dataset", help="the scored dataset (default: read from the table's summary.json)"),
     ] = None,
-    export: Annotated[Optional[str], typer.Option("--export", help="also write the pruned dataset as .npz")] = None,
+    export: Annotated[
+        Optional[str],
+        typer.Option(
+            "--export",
+            help="also write the pruned dataset: .npz (a folder:PATH dataset: a new folder of the kept images)",
+        ),
+    ] = None,
+    balanced_by: Annotated[
+        Optional[str],
+        typer.Option("--balanced-by", help="class or group: keep every class's (group's) share; implies --balanced"),
+    ] = None,
+    groups: GroupsOpt = None,
     data_dir: DataDirOpt = None,
     label_noise: NoiseOpt = 0.0,
     noise_seed: NoiseSeedOpt = 0,
@@ -311,7 +341,7 @@ def prune(
         out=out,
         strategy=strategy,
         offset=offset,
-        balanced=balanced,
+        balanced=balanced or balanced_by is not None,
         hard_cutoff=hard_cutoff,
         bins=bins,
         seed=seed,
@@ -321,6 +351,8 @@ def prune(
         noise_seed=noise_seed,
         samples=samples,
         export=export,
+        balanced_by=balanced_by or "class",
+        groups=groups,
     )
     if json_:
         emit_json(result)
@@ -398,6 +430,7 @@ def sweep(
     label_noise: NoiseOpt = 0.0,
     noise_seed: NoiseSeedOpt = 0,
     samples: SamplesOpt = None,
+    groups: GroupsOpt = None,
     device: DeviceOpt = "auto",
     executor: ExecutorOpt = "inprocess",
     address: AddressOpt = None,
@@ -431,7 +464,7 @@ def sweep(
         bins=bins,
     )
     dev = _device(device)
-    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples, groups)
     command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
         res = run_sweep(spec, cfg, out=out, progress=new_bar, command=command, executor=ex, device=dev)

@@ -49,6 +49,11 @@ class Dataset:
     y_train_clean: torch.Tensor | None = None
     noisy: np.ndarray | None = None
     bytes_per_example: int = 0  # storage of one raw training input as it came (e.g. 784 for 28x28 uint8)
+    g_train: np.ndarray | None = None  # a group per example beyond the class (datadiet.data.groups)
+    g_test: np.ndarray | None = None
+    group_names: tuple[str, ...] = ()
+    files_train: tuple[str, ...] = ()  # folder:PATH: each training example's file, relative to source_dir
+    source_dir: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -127,8 +132,14 @@ def from_arrays(
     class_names: tuple[str, ...] | None = None,
     augment: Augment | None = None,
     scale: float | None = None,
+    g_train: np.ndarray | None = None,
+    g_test: np.ndarray | None = None,
+    group_names=None,
 ) -> Dataset:
     """Build a normalised :class:`Dataset` from raw arrays.
+
+    ``g_train``/``g_test`` (with optional ``group_names``) give each example a group beyond its class
+    (:mod:`datadiet.data.groups`); they are not part of the fingerprint, since they change no training.
 
     Images come as (N, H, W), (N, H, W, C) channels-last with C in {1, 3} or (N, C, H, W); flat
     features as (N, D) become (N, 1, D). Values are divided by ``scale`` (e.g. 255) then normalised
@@ -230,7 +241,7 @@ def from_arrays(
     shape = (1, -1) + (1,) * (xtr.ndim - 2)
     xtr = ((xtr - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
     xte = ((xte - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
-    return Dataset(
+    ds = Dataset(
         name=name,
         x_train=torch.from_numpy(np.ascontiguousarray(xtr)),
         y_train=torch.from_numpy(ys[0]),
@@ -243,3 +254,10 @@ def from_arrays(
         augment=augment or Augment(),
         bytes_per_example=raw_bytes,
     )
+    if (g_train is None) != (g_test is None):
+        raise DataDietError("groups need both g_train and g_test")
+    if g_train is None:
+        return ds
+    from datadiet.data.groups import with_groups
+
+    return with_groups(ds, g_train, g_test, group_names)

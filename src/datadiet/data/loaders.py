@@ -170,8 +170,12 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
+NPZ_OPTIONAL = ("class_names", "g_train", "g_test", "group_names")
+
+
 def load_npz(path: str) -> dict[str, np.ndarray]:
-    """Read x_train, y_train, x_test, y_test (and optional 1-D class_names) from an .npz archive.
+    """Read x_train, y_train, x_test, y_test (and optional 1-D class_names; g_train, g_test and
+    group_names for groups) from an .npz archive.
 
     Never unpickles: an object-dtype array is refused. Every failure is a one-line DataDietError.
     """
@@ -190,7 +194,7 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
             if missing:
                 raise DataDietError(f"npz file {p} lacks arrays {', '.join(missing)} (needs {', '.join(NPZ_KEYS)})")
             out = {}
-            for k in NPZ_KEYS + (("class_names",) if "class_names" in z.files else ()):
+            for k in NPZ_KEYS + tuple(k for k in NPZ_OPTIONAL if k in z.files):
                 try:
                     out[k] = np.asarray(z[k])
                 except ValueError as e:
@@ -200,11 +204,14 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
                             f"loaded; save numeric arrays"
                         ) from None
                     raise DataDietError(f"corrupt npz file {p}: array {k}: {_one_line(e)}") from None
-            if "class_names" in out:
-                names = out["class_names"]
-                if names.ndim != 1:
-                    raise DataDietError(f"npz file {p}: class_names must be 1-D, got shape {names.shape}")
-                out["class_names"] = names.astype(str)
+            for k in ("class_names", "group_names"):
+                if k in out:
+                    names = out[k]
+                    if names.ndim != 1:
+                        raise DataDietError(f"npz file {p}: {k} must be 1-D, got shape {names.shape}")
+                    out[k] = names.astype(str)
+            if ("g_train" in out) != ("g_test" in out):
+                raise DataDietError(f"npz file {p}: groups need both g_train and g_test")
             return out
     except DataDietError:
         raise
@@ -241,4 +248,61 @@ def load_mnist1d_arrays(*, samples: int, seed: int = 42) -> dict[str, np.ndarray
         "y_train": d["y"].astype(np.int64),
         "x_test": d["x_test"].astype(np.float32),
         "y_test": d["y_test"].astype(np.int64),
+    }
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _image_split(root: Path, split: str, classes: list[str] | None):
+    from PIL import Image, UnidentifiedImageError
+
+    folder = root / split
+    if not folder.is_dir():
+        raise DataDietError(f"image folder {root} has no {split}/ folder (needs {split}/<class>/<image files>)")
+    found = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    classes = classes or found
+    if len(classes) < 2:
+        raise DataDietError(f"image folder {folder} must hold at least 2 class folders, got {len(classes)}")
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise DataDietError(f"{folder} has class folder(s) {', '.join(unknown)} that train/ does not have")
+    images, labels, files = [], [], []
+    for k, c in enumerate(classes):
+        for f in sorted(p for p in (folder / c).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                with Image.open(f) as im:
+                    images.append(np.asarray(im.convert("RGB")))
+            except (OSError, UnidentifiedImageError) as e:
+                raise DataDietError(f"cannot read image {f}: {_one_line(e)}") from None
+            labels.append(k)
+            files.append(str(f.relative_to(root)))
+    if not images:
+        raise DataDietError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    shapes = {a.shape for a in images}
+    if len(shapes) > 1:
+        raise DataDietError(
+            f"images in {folder} differ in size ({', '.join(map(str, sorted(shapes)[:3]))}); resize them"
+        )
+    return np.stack(images), np.asarray(labels, dtype=np.int64), files, classes
+
+
+def load_image_folder(path: str) -> dict:
+    """A folder of images, ``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (class folders sorted by
+    name). Greyscale when every image is; ``files_train`` lists each training example's file."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DataDietError(f"image folder not found: {root}")
+    xtr, ytr, ftr, classes = _image_split(root, "train", None)
+    xte, yte, _, _ = _image_split(root, "test", classes)
+    grey = all((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all() for a in (xtr, xte))
+    if grey:
+        xtr, xte = xtr[..., 0], xte[..., 0]
+    return {
+        "x_train": xtr,
+        "y_train": ytr,
+        "x_test": xte,
+        "y_test": yte,
+        "class_names": np.asarray(classes),
+        "files_train": np.asarray(ftr),
     }

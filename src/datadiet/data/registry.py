@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -86,6 +87,16 @@ def _npz(path):
     return load
 
 
+def _folder(path):
+    def load(data_dir, samples):
+        d = loaders.load_image_folder(path)
+        names, files = d.pop("class_names"), d.pop("files_train")
+        ds = from_arrays(f"folder:{path}", **d, class_names=tuple(names), scale=255.0)
+        return dataclasses.replace(ds, files_train=tuple(str(f) for f in files), source_dir=str(Path(path).resolve()))
+
+    return load
+
+
 DATASETS: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
@@ -100,7 +111,12 @@ DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo("cifar10", "CIFAR-10 python batches from --data-dir, 50k/10k", _cifar(False)),
     "cifar100": DatasetInfo("cifar100", "CIFAR-100 python batches from --data-dir, 50k/10k", _cifar(True)),
     "npz:PATH": DatasetInfo(
-        "npz:PATH", "your own .npz with x_train, y_train, x_test, y_test (optional class_names)", None
+        "npz:PATH",
+        "your own .npz with x_train, y_train, x_test, y_test (optional class_names; g_train, g_test, group_names)",
+        None,
+    ),  # type: ignore[arg-type]
+    "folder:PATH": DatasetInfo(
+        "folder:PATH", "a folder of images: PATH/train/<class>/* and PATH/test/<class>/* (same size)", None
     ),  # type: ignore[arg-type]
 }
 
@@ -110,7 +126,13 @@ def dataset_names() -> list[str]:
 
 
 def _file_stamp(name: str):
-    """For ``npz:PATH``, what changes when the file is rewritten, so the cache never serves stale arrays."""
+    """For ``npz:PATH`` (``folder:PATH``), what changes when the file (a file in the folder) is
+    rewritten, so the cache never serves stale arrays."""
+    if name.startswith("folder:"):
+        try:
+            return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in Path(name[7:]).rglob("*")))
+        except (OSError, ValueError):
+            return None
     if not name.startswith("npz:"):
         return None
     try:
@@ -127,7 +149,11 @@ def _load_clean(name: str, data_dir: str | None, samples: int | None, stamp=None
         if not path:
             raise DataDietError("dataset 'npz:' needs a path, e.g. npz:my_data.npz")
         return _npz(path)(data_dir, samples)
-    if name not in DATASETS or name == "npz:PATH":
+    if name.startswith("folder:"):
+        if not name[7:]:
+            raise DataDietError("dataset 'folder:' needs a path, e.g. folder:my_images")
+        return _folder(name[7:])(data_dir, samples)
+    if name not in DATASETS or name in ("npz:PATH", "folder:PATH"):
         raise DataDietError(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")
     return DATASETS[name].loader(data_dir, samples)
 
@@ -145,7 +171,7 @@ def load_dataset(
     ``samples`` sets MNIST-1D's size; ``label_noise`` is the fraction of training labels changed.
     """
     if not isinstance(name, str):
-        raise DataDietError(f"dataset must be a name or npz:PATH, got {name!r}")
+        raise DataDietError(f"dataset must be a name, npz:PATH or folder:PATH, got {name!r}")
     label_noise = check_fraction("label_noise", label_noise)
     if samples is not None and not name == "mnist1d":
         raise DataDietError(f"samples applies to mnist1d only, got samples={samples} for {name!r}")

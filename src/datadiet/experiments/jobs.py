@@ -38,6 +38,8 @@ class DatasetSpec:
     is planned); a worker whose copy differs refuses to run instead of computing on other data.
     ``data`` carries an in-memory :class:`Dataset` (see :meth:`of`): it is used as is in-process and
     shipped by value to Ray workers; it is not part of the spec's identity (the fingerprint is).
+    ``groups`` names a grouping of :data:`datadiet.data.groups.GROUPINGS` applied on load (None: the
+    data's own groups, if any). Groups change no training, so they are not part of :meth:`key`.
     """
 
     name: str
@@ -47,6 +49,7 @@ class DatasetSpec:
     samples: int | None = None
     fingerprint: str | None = None
     data: Dataset | None = field(default=None, compare=False, repr=False)
+    groups: str | None = field(default=None, metadata={"omit_default": True})
 
     @classmethod
     def of(cls, dataset: Dataset) -> DatasetSpec:
@@ -75,6 +78,10 @@ class DatasetSpec:
                 f"dataset {self.name!r} here has fingerprint {ds.fingerprint}, but the job was planned on "
                 f"{self.fingerprint}: the data differs between machines"
             )
+        if self.groups is not None:
+            from datadiet.data.groups import apply_grouping
+
+            ds = apply_grouping(ds, self.groups)
         return ds
 
     def resolve(self) -> DatasetSpec:

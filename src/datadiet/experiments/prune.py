@@ -13,13 +13,115 @@ from pathlib import Path
 import numpy as np
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.groups import apply_grouping
 from datadiet.defaults import DEFAULT_CCS_BINS
 from datadiet.errors import DataDietError
 from datadiet.experiments.jobs import DatasetSpec
 from datadiet.experiments.scoring import read_score_table
-from datadiet.runs import atomic_save_npy, atomic_write_bytes, read_json
+from datadiet.runs import atomic_save_npy, atomic_write_bytes, atomic_write_json, read_json
 from datadiet.selection import kept_per_class, select, storage_report, strategy_options
-from datadiet.validation import check_fraction
+from datadiet.validation import check_choice, check_fraction
+
+BALANCED_BY = ("class", "group")
+KEPT = "kept"  # an index file lists the examples KEPT, never the pruned ones
+
+
+def sidecar_path(indices: str | Path) -> Path:
+    """``kept.npy`` -> ``kept.npy.json``: what an index file is."""
+    return Path(f"{indices}.json")
+
+
+def kept_sidecar(
+    scores: str | Path, idx, *, total: int, dataset, strategy: str, options: dict, keep, seed: int, balanced
+) -> dict:
+    """What an index file is: kept (not pruned) indices, how many of how many, the score table and
+    its run key, method and when it scored, the selection, and the dataset's name and fingerprint."""
+    scores = Path(scores)
+    summary = read_json(scores.parent / "summary.json") if (scores.parent / "summary.json").exists() else {}
+    return {
+        "indices": KEPT,
+        "meaning": "indices of the training examples to KEEP (the others are pruned), 0-based rows of the training set",
+        "count": int(len(idx)),
+        "total": int(total),
+        "kept_fraction": float(len(idx) / total) if total else 0.0,
+        "pruned_fraction": float(1 - len(idx) / total) if total else 0.0,
+        "scores": str(scores.resolve()),
+        "score_run": scores.parent.name,
+        "method": summary.get("method"),
+        "scored_at": summary.get("scored_at"),
+        "strategy": strategy,
+        "strategy_options": options,
+        "keep": keep,
+        "seed": seed,
+        "balanced_by": balanced,
+        "dataset": None if dataset is None else {"name": dataset.name, "fingerprint": dataset.fingerprint},
+    }
+
+
+def read_kept(path: str | Path, dataset=None) -> np.ndarray:
+    """The kept indices of an index file written by :func:`prune`, checked against its sidecar: the
+    file must list kept examples and, given ``dataset``, have been made on that dataset."""
+    path = Path(path)
+    side = sidecar_path(path)
+    if not path.exists():
+        raise DataDietError(f"index file not found: {path}")
+    if not side.exists():
+        raise DataDietError(f"{path} has no sidecar {side.name} saying what it lists; make it with datadiet prune")
+    meta = read_json(side)
+    if meta.get("indices") != KEPT:
+        raise DataDietError(f"{path} does not list kept examples (sidecar says {meta.get('indices')!r})")
+    try:
+        idx = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except (OSError, ValueError) as e:
+        raise DataDietError(f"cannot read index file {path}: {type(e).__name__}") from None
+    if len(idx) != meta.get("count"):
+        raise DataDietError(f"{path} holds {len(idx)} indices but its sidecar says {meta.get('count')}")
+    made_on = meta.get("dataset") or {}
+    if dataset is not None and made_on.get("fingerprint") not in (None, dataset.fingerprint):
+        raise DataDietError(
+            f"{path} was made on dataset {made_on.get('name')!r} (fingerprint {made_on.get('fingerprint')}), "
+            f"not on {dataset.name!r} (fingerprint {dataset.fingerprint}); refusing to apply it"
+        )
+    if dataset is not None and meta.get("total") != dataset.num_train:
+        raise DataDietError(f"{path} indexes {meta.get('total')} examples, the dataset has {dataset.num_train}")
+    return idx.astype(np.int64)
+
+
+def export_folder(ds, idx, dest: str | Path) -> Path:
+    """A folder dataset's kept examples as a folder again: ``DEST/train/<class>/<file>`` for each kept
+    training image, ``DEST/test/`` as it was, and ``DEST/kept.csv`` listing each kept example's index,
+    file and label. Files are hard-linked where possible (no copy), else copied. Written to a
+    temporary folder and renamed into place, so an interrupted export leaves nothing half-written."""
+    import os
+    import shutil
+    import tempfile
+
+    src, dest = Path(ds.source_dir), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+
+    def place(rel: str) -> None:
+        target = tmp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src / rel, target)
+        except OSError:
+            shutil.copy2(src / rel, target)
+
+    try:
+        for i in idx:
+            place(ds.files_train[int(i)])
+        for f in sorted((src / "test").rglob("*")):
+            if f.is_file():
+                place(str(f.relative_to(src)))
+        labels = ds.y_train.numpy()
+        rows = [f"{int(i)},{ds.files_train[int(i)]},{ds.class_names[labels[int(i)]]}" for i in idx]
+        (tmp / "kept.csv").write_text("index,file,label\n" + "\n".join(rows) + "\n")
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
 
 
 def table_dataset(scores: str | Path) -> str | None:
@@ -47,30 +149,54 @@ def prune(
     noise_seed: int = 0,
     samples: int | None = None,
     export: str | Path | None = None,
+    balanced_by: str = "class",
+    groups: str | None = None,
 ) -> dict:
     """Keep ``keep`` of the table's examples by ``strategy``; returns what was kept (per class) and
     the storage saved. ``dataset`` (a name, spec or dataset; default: the one named beside the table)
-    checks the table's labels and gives class names, bytes per example and the ``export``."""
+    checks the table's labels and gives class names, bytes per example and the ``export``.
+    ``balanced`` keeps every class's share (``balanced_by="class"``) or every group's
+    (``balanced_by="group"``: the data's ``g_train``, or the ``groups`` grouping).
+
+    Beside the indices, ``OUT.json`` says what they are (see :func:`kept_sidecar`)."""
     keep = check_fraction("keep", keep)
     out_path = Path(out)
     if out_path.suffix not in (".npy", ".txt"):
         raise DataDietError(f"out must end in .npy or .txt, got {str(out)!r}")
-    if export is not None and not str(export).endswith(".npz"):
-        raise DataDietError(f"export must end in .npz, got {str(export)!r}")
+
     if dataset is None:
         dataset = table_dataset(scores)
+    check_choice("balanced_by", balanced_by, BALANCED_BY)
     if isinstance(dataset, str):
         dataset = DatasetSpec(
             dataset, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples
         )
     ds = dataset.load() if isinstance(dataset, DatasetSpec) else dataset
-    if ds is None and export is not None:
-        raise DataDietError("export needs a dataset (the table has no summary.json naming its dataset)")
+    if ds is not None and groups is not None:
+        ds = apply_grouping(ds, groups)
+    if export is not None and ds is not None and ds.files_train:
+        if str(export).endswith(".npz") or Path(export).exists():
+            raise DataDietError(
+                f"a folder of images exports to a new folder (kept images, test images, kept.csv), got {str(export)!r}"
+            )
+    elif export is not None and not str(export).endswith(".npz"):
+        raise DataDietError(f"export must end in .npz, got {str(export)!r}")
+    if ds is None and (export is not None or balanced_by == "group"):
+        what = "export" if export is not None else "balanced_by='group'"
+        raise DataDietError(f"{what} needs a dataset (the table has no summary.json naming its dataset)")
     table = read_score_table(scores, dataset=ds)
     labels = table["label"].to_numpy()
+    strata = labels
+    if balanced_by == "group":
+        if ds.g_train is None:
+            raise DataDietError(
+                f"balanced_by='group' needs groups: dataset {ds.name!r} has none (give g_train/g_test in the npz "
+                "or a grouping, e.g. groups='brightness')"
+            )
+        strata, balanced = ds.g_train, True
     options = strategy_options(strategy, offset=offset, hard_cutoff=hard_cutoff, bins=bins)
     idx = select(
-        table["score"].to_numpy(), keep=keep, strategy=strategy, labels=labels, balanced=balanced, seed=seed, **options
+        table["score"].to_numpy(), keep=keep, strategy=strategy, labels=strata, balanced=balanced, seed=seed, **options
     )
     names = list(ds.class_names) if ds is not None else None
     bpe = ds.bytes_per_example if ds is not None else 0
@@ -78,7 +204,21 @@ def prune(
         atomic_save_npy(out_path, idx)
     else:
         atomic_write_bytes(out_path, ("\n".join(map(str, idx.tolist())) + "\n").encode())
-    if export is not None:
+    sidecar = kept_sidecar(
+        scores,
+        idx,
+        total=len(table),
+        dataset=ds,
+        strategy=strategy,
+        options=options,
+        keep=keep,
+        seed=seed,
+        balanced=(balanced_by if balanced else None),
+    )
+    atomic_write_json(sidecar_path(out_path), sidecar)
+    if export is not None and ds.files_train:
+        export_folder(ds, idx, export)
+    elif export is not None:
         buf = io.BytesIO()
         np.savez_compressed(
             buf,
@@ -88,10 +228,16 @@ def prune(
             y_test=ds.y_test.numpy(),
             kept_index=idx,
             class_names=np.array(ds.class_names),
+            **(
+                {"g_train": ds.g_train[idx], "g_test": ds.g_test, "group_names": np.array(ds.group_names)}
+                if ds.g_train is not None
+                else {}
+            ),
         )
         atomic_write_bytes(export, buf.getvalue())
     return {
         "indices": str(out_path),
+        "sidecar": str(sidecar_path(out_path)),
         "kept": int(idx.size),
         "total": len(table),
         "strategy": strategy,

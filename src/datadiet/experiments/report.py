@@ -525,6 +525,80 @@ def _environment_line(results: pd.DataFrame) -> str | None:
     return ("Measured with " + "; ".join(said) + ".") if said else None
 
 
+def _columns(df: pd.DataFrame, kind: str) -> list[str]:
+    """``class_K_accuracy`` or ``group_K_accuracy`` columns, by K."""
+    cols = [c for c in df.columns if c.startswith(f"{kind}_") and c.endswith("_accuracy") and c.split("_")[1].isdigit()]
+    return sorted(cols, key=lambda c: int(c.split("_")[1]))
+
+
+def subgroup_changes(df: pd.DataFrame, kind: str, target: float) -> pd.DataFrame:
+    """Per method at ``target`` pruned: the change of each class's (``kind="class"``) or group's
+    accuracy against full data, in points (differences of means over seeds); columns by K."""
+    cols = _columns(df, kind)
+    full = full_data_rows(df)[cols].astype(float).mean()
+    out = {}
+    for m in method_order(df.loc[df["fraction"] == target, "method"].unique()):
+        sub = df[(df["method"] == m) & (df["fraction"] == target)]
+        out[m] = 100 * (sub[cols].astype(float).mean() - full)
+    return pd.DataFrame(out).T.rename(columns=lambda c: int(c.split("_")[1]))
+
+
+def _change_lines(df: pd.DataFrame, kind: str, names: list[str], target: float, setup: str, full_n: int) -> list[str]:
+    if not _columns(df, kind):
+        return []
+    changes = subgroup_changes(df, kind, target)
+
+    def name(k: int) -> str:
+        return names[k] if k < len(names) else f"{kind} {k}"
+
+    lines = [
+        f"## Per-{kind} accuracy change at {_pct(target)} pruned (points): {setup}",
+        "",
+        f"Differences of means over training seeds; full data n={full_n}.",
+        "",
+        "| method | " + " | ".join(name(k) for k in changes.columns) + " | worst |",
+        "|---|" + "---|" * (len(changes.columns) + 1),
+    ]
+    for m, d in changes.iterrows():
+        n = int(((df["method"] == m) & (df["fraction"] == target)).sum())
+        lines.append(
+            f"| {m} (n={n}) | " + " | ".join(f"{v:+.1f}" for v in d) + f" | {name(d.idxmin())} ({d.min():+.1f}) |"
+        )
+    return lines + [""]
+
+
+def _group_lines(df: pd.DataFrame, summary: dict, target: float, setup: str, full_n: int) -> list[str]:
+    """Who pays beyond classes: the per-group table, the worst group named, worst-group accuracy."""
+    if not _columns(df, "group"):
+        return []
+    names = list(summary.get("group_names") or [])
+    lines = _change_lines(df, "group", names, target, setup, full_n)
+    changes = subgroup_changes(df, "group", target)
+    m, k = changes.stack().idxmin()
+    gname = names[k] if k < len(names) else f"group {k}"
+    grouping = summary.get("groups")
+    lines[0] += f" (groups: {grouping})" if grouping else ""
+    lines[-1:-1] = [
+        "",
+        f"**Worst group**: {gname}, which loses {changes.loc[m, k]:+.1f} points under {m} at {_pct(target)} pruned.",
+    ]
+    if "worst_group_accuracy" in df.columns:
+        full_w = full_data_rows(df)["worst_group_accuracy"]
+        lines += [
+            f"Worst-group test accuracy (%), the accuracy of each run's weakest group (full data: "
+            f"{format_mean_std(full_w)}):",
+            "",
+            "| method | pruned | worst-group accuracy (%) | vs full (points) |",
+            "|---|---|---|---|",
+        ]
+        for mm in method_order(df["method"].unique()):
+            for f in sorted(df.loc[(df["method"] == mm) & (df["fraction"] > 0), "fraction"].unique()):
+                w = df[(df["method"] == mm) & (df["fraction"] == f)]["worst_group_accuracy"]
+                lines.append(f"| {mm} | {_pct(f)} | {format_mean_std(w)} | {100 * (w.mean() - full_w.mean()):+.2f} |")
+        lines.append("")
+    return lines
+
+
 def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     """The text of ``report.md`` for a sweep's ``summary`` and ``results``."""
     summary = to_jsonable(summary)
@@ -563,37 +637,11 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
         lines += ["## Figures", ""]
         for key in sorted(figs, key=lambda k: list(_CAPTIONS).index(k) if k in _CAPTIONS else len(_CAPTIONS)):
             lines += [f"{_CAPTIONS.get(key, key)}", "", f"![{key}]({Path(figs[key]).name})", ""]
-    class_cols = sorted(
-        (c for c in df.columns if c.startswith("class_") and c.endswith("_accuracy")),
-        key=lambda c: int(c.split("_")[1]),
-    )
     pruned = sorted(f for f in df["fraction"].unique() if f > 0)
-
-    def cname(col: str) -> str:
-        k = int(col.split("_")[1])
-        return names[k] if k < len(names) else f"class {k}"
-
-    if class_cols and pruned and len(full):
+    if pruned and len(full):
         target = min(pruned, key=lambda f: abs(f - 0.5))
-        full_cls = full_data_rows(df)[class_cols].astype(float).mean()
-        lines += [
-            f"## Per-class accuracy change at {_pct(target)} pruned (points): {setup}",
-            "",
-            f"Differences of means over training seeds; full data n={len(full)}.",
-            "",
-            "| method | " + " | ".join(cname(c) for c in class_cols) + " | worst |",
-            "|---|" + "---|" * (len(class_cols) + 1),
-        ]
-        for m in method_order(df.loc[df["fraction"] == target, "method"].unique()):
-            sub = df[(df["method"] == m) & (df["fraction"] == target)]
-            d = 100 * (sub[class_cols].astype(float).mean() - full_cls)
-            worst = d.idxmin()
-            lines.append(
-                f"| {m} (n={len(sub)}) | "
-                + " | ".join(f"{v:+.1f}" for v in d)
-                + f" | {cname(worst)} ({d.min():+.1f}) |"
-            )
-        lines.append("")
+        lines += _change_lines(df, "class", names, target, setup, len(full))
+        lines += _group_lines(df, summary, target, setup, len(full))
     cost_cols = ["scoring_examples", "train_examples", "scoring_seconds", "train_seconds"]
     if len(full) and all(c in df.columns for c in cost_cols):
         cost = df.groupby(["method", "fraction"])[cost_cols].mean()

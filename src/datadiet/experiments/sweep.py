@@ -13,16 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.groups import group_accuracy
 from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 from datadiet.experiments.executors import InProcess
 from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, closure, run_jobs
 from datadiet.experiments.scoring import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
 from datadiet.experiments.selection import SelectJob
-from datadiet.experiments.training import TrainJob
+from datadiet.experiments.training import TrainJob, load_test_predictions
 from datadiet.models import check_model
 from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet, config_hash, runtime_info, to_jsonable
 from datadiet.scores import parse_method
@@ -152,7 +154,15 @@ class SweepResult:
             "full_data_accuracy": self.full_data_accuracy(),
             "run_dir": str(self.path),
             "accuracy": self.accuracy(),
+            **self.worst_group(),
         }
+
+    def worst_group(self) -> dict:
+        """``{"worst_group_accuracy": {method: {fraction: mean}}}`` when the data has groups, else ``{}``."""
+        if "worst_group_accuracy" not in self.results.columns:
+            return {}
+        pivot = self.results.groupby(["method", "fraction"])["worst_group_accuracy"].mean().unstack("fraction")
+        return {"worst_group_accuracy": {m: {str(f): float(v) for f, v in r.items()} for m, r in pivot.iterrows()}}
 
 
 @dataclass(frozen=True)
@@ -190,7 +200,10 @@ class SweepSpec:
         return f"sweep_{config_hash(self.rundir_config())}"
 
     def rundir_config(self) -> dict:
-        return {"dataset": self.data.key(), "sweep": self.config}
+        cfg = {"dataset": self.data.key(), "sweep": self.config}
+        if self.data.groups is not None:  # the table gets that grouping's columns
+            cfg["groups"] = self.data.groups
+        return cfg
 
     def score_job(self, method: str) -> ScoreJob | TableScoreJob | None:
         """The scoring job of a method (None for random and dynamic pruning; ``table:PATH`` reads a
@@ -295,6 +308,12 @@ class SweepSpec:
             row["flops_vs_full"] = (row["train_flops"] + row["scoring_flops"]) / full_flops
             for k, a in enumerate(summary["per_class_accuracy"]):
                 row[f"class_{k}_accuracy"] = a
+            if ds.g_test is not None:  # who pays: accuracy within each group, and the worst group's
+                pred = load_test_predictions(job, out, ds)
+                accs = group_accuracy(pred, ds.y_test.numpy(), ds.g_test, len(ds.group_names))
+                for g, a in enumerate(accs):
+                    row[f"group_{g}_accuracy"] = a
+                row["worst_group_accuracy"] = float(np.nanmin(accs))
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -338,6 +357,8 @@ def run_sweep(
         {
             "dataset": spec.data.key(),
             "class_names": list(ds.class_names),
+            "group_names": list(ds.group_names),
+            "groups": spec.data.groups or ("given with the data" if ds.g_test is not None else None),
             "num_train": ds.num_train,
             "config": cfg,
             "results": str(results_path),

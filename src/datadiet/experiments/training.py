@@ -135,6 +135,7 @@ class TrainJob(Job):
             dynamic=self.dynamic,
         )
         summary = res.summary(dataset.class_names)
+        atomic_save_npy(rd.file(TEST_PREDICTIONS), res.test_predictions)  # per-group accuracy, any grouping
         summary["run_dir"] = str(rd.path)
         summary["runtime"] = {**runtime_info(), "device": ctx.device}
         atomic_torch_save(rd.file("model.pt"), {k: v.cpu() for k, v in res.model.state_dict().items()})
@@ -143,6 +144,31 @@ class TrainJob(Job):
 
     def cleanup(self, rd: RunDir) -> None:
         RunDirCheckpointer(rd.path).clear_state()  # the result is written: the resume state is done with
+
+
+TEST_PREDICTIONS = "test_predictions.npy"
+
+
+def load_test_predictions(job: TrainJob, out: str | Path, dataset: Dataset) -> np.ndarray:
+    """The predicted label of every test example by a finished training job (runs made before these
+    were kept get them from their ``model.pt``, once, and keep them)."""
+    path = job.path(out) / TEST_PREDICTIONS
+    if path.exists():
+        try:
+            pred = np.load(path, allow_pickle=False)
+            if pred.shape == (int(dataset.x_test.shape[0]),):
+                return pred
+        except (OSError, ValueError):
+            pass  # a corrupt cache entry is recomputed
+    from datadiet.models import build_model
+    from datadiet.training import predict_logits
+
+    t = job.train
+    model = build_model(t.model, dataset.input_shape, dataset.num_classes, width=t.width, seed=t.init_seed)
+    model.load_state_dict(load_weights(job.path(out) / "model.pt", f"training run {job.key()}'s model"))
+    pred = predict_logits(model, dataset.x_test).argmax(1).numpy().astype(np.int64)
+    atomic_save_npy(path, pred)
+    return pred
 
 
 def train_in_run_dir(

@@ -73,6 +73,7 @@ class TrainResult:
     examples_seen: int
     seconds: float
     checkpoints: dict[int, dict] = field(default_factory=dict)
+    test_predictions: np.ndarray | None = None  # the predicted label of every test example
 
     def summary(self, class_names: Sequence[str] | None = None) -> dict:
         out = {
@@ -115,7 +116,11 @@ def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, batch_size: int = 1024
 ) -> tuple[float, list[float]]:
     """Overall and per-class accuracy (NaN for a class with no examples)."""
-    pred = predict_logits(model, x, batch_size=batch_size).argmax(1)
+    return accuracy_of(predict_logits(model, x, batch_size=batch_size).argmax(1), y, num_classes)
+
+
+def accuracy_of(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[float, list[float]]:
+    """Overall and per-class accuracy of predicted labels ``pred`` (NaN for a class with no examples)."""
     correct = (pred == y).double()
     counts = torch.bincount(y, minlength=num_classes).double()
     hits = torch.bincount(y, weights=correct, minlength=num_classes)
@@ -328,7 +333,8 @@ def train(
             if step % steps_per_epoch == 0 or step == limit:
                 save_state()
     seconds += time.perf_counter() - t0
-    acc, per_class = evaluate(model, dataset.x_test, dataset.y_test, dataset.num_classes)
+    test_pred = predict_logits(model, dataset.x_test).argmax(1)
+    acc, per_class = accuracy_of(test_pred, dataset.y_test, dataset.num_classes)
     if checkpointer is not None:  # checkpoints saved before an interruption
         for s in ckpt:
             if s not in checkpoints and (sd := checkpointer.load_checkpoint(s)) is not None:
@@ -345,6 +351,7 @@ def train(
         else _examples_seen(n, steps_per_epoch, step) - _examples_seen(n, steps_per_epoch, start_step),
         seconds=seconds,
         checkpoints=checkpoints,
+        test_predictions=test_pred.numpy().astype(np.int64),
     )
 
 
