@@ -360,3 +360,22 @@ def test_image_folder_errors(tmp_path):
     (root / "train" / "cat" / "odd.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="cannot read image"):
         load_dataset(f"folder:{root}")
+
+
+def test_from_torch_equals_from_arrays(tiny_images):
+    from torch.utils.data import TensorDataset
+
+    from datadiet.data import from_torch
+
+    raw = [tiny_images.denormalise(x).numpy() for x in (tiny_images.x_train, tiny_images.x_test)]
+    a = from_arrays("t", raw[0], tiny_images.y_train.numpy(), raw[1], tiny_images.y_test.numpy())
+    b = from_torch(
+        TensorDataset(torch.from_numpy(raw[0]), tiny_images.y_train),
+        TensorDataset(torch.from_numpy(raw[1]), tiny_images.y_test),
+        name="t",
+    )
+    assert a.fingerprint == b.fingerprint and torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    with pytest.raises(DataDietError, match=r"\(x, y\) pair"):
+        from_torch(TensorDataset(torch.zeros(3, 2)), TensorDataset(torch.zeros(3, 2)))
+    with pytest.raises(DataDietError, match="map-style torch Dataset"):
+        from_torch([1, 2], [3])

@@ -1,7 +1,16 @@
 """Datasets held in memory as tensors; a registry of names."""
 
-from datadiet.data.dataset import Augment, Dataset, from_arrays
+from datadiet.data.dataset import Augment, Dataset, from_arrays, from_torch
 from datadiet.data.noise import add_label_noise
 from datadiet.data.registry import DATASETS, dataset_names, load_dataset
 
-__all__ = ["Augment", "DATASETS", "Dataset", "add_label_noise", "dataset_names", "from_arrays", "load_dataset"]
+__all__ = [
+    "Augment",
+    "DATASETS",
+    "Dataset",
+    "add_label_noise",
+    "dataset_names",
+    "from_arrays",
+    "from_torch",
+    "load_dataset",
+]

@@ -261,3 +261,27 @@ def from_arrays(
     from datadiet.data.groups import with_groups
 
     return with_groups(ds, g_train, g_test, group_names)
+
+
+def from_torch(train, test, *, name: str = "torch", class_names=None, g_train=None, g_test=None) -> Dataset:
+    """A :class:`Dataset` from two map-style ``torch.utils.data.Dataset`` s of ``(x, y)`` (train, test),
+    for the built-in trainer, scoring runs and sweeps, which hold the data in memory once. Data too
+    large for that stays a torch Dataset: the score functions stream it batch by batch, and a loop
+    of your own uses :class:`datadiet.scores.tracker.Tracker` and
+    :class:`datadiet.training.sampler.DynamicSampler`."""
+    from datadiet.errors import DataDietError
+
+    parts = []
+    for split, data in (("train", train), ("test", test)):
+        if not (isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__")):
+            raise DataDietError(f"{split} must be a map-style torch Dataset of (x, y), got {type(data).__name__}")
+        xs, ys = [], []
+        for i in range(len(data)):
+            item = data[i]
+            if not (isinstance(item, (tuple, list)) and len(item) == 2):
+                raise DataDietError(f"{split}[{i}] must be an (x, y) pair")
+            x, y = item
+            xs.append(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x))
+            ys.append(int(y))
+        parts += [np.stack(xs) if xs else np.empty((0,)), np.asarray(ys, dtype=np.int64)]
+    return from_arrays(name, *parts, class_names=class_names, g_train=g_train, g_test=g_test)
