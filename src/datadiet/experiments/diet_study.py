@@ -18,7 +18,6 @@ Everything is a job (cached, resumable, any executor); the tables, figures and `
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datadiet.experiments.executors import make_executor
+from datadiet.experiments.executors import make_executor, study_parser
 from datadiet.experiments.jobs import Context, DatasetSpec, closure, run_jobs
 from datadiet.experiments.report import describe_setup, format_mean_std, load_sweep, report_markdown, write_report
 from datadiet.experiments.sweep import SweepConfig, SweepSpec, run_sweep
@@ -241,13 +240,7 @@ def study_markdown(folder: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="runs")
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--executor", default="inprocess")
-    ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cpu")
+    ap = study_parser(__doc__.splitlines()[0])
     args = ap.parse_args(argv)
     with make_executor(args.executor, workers=args.workers, threads=args.threads) as ex:
         summary = run_study(

@@ -228,3 +228,18 @@ def make_executor(
             raise DataDietError("address and workers apply to executor 'ray' only")
         return InProcess(threads=threads)
     return RayExecutor(address=address, workers=workers, threads=threads)
+
+
+def study_parser(description: str):
+    """The command-line options every study module shares: where runs and results go, and where the
+    jobs run (``--executor``, ``--workers``, ``--threads``, ``--device``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--out", default="runs")
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--executor", default="inprocess")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    return ap

@@ -19,7 +19,6 @@ their figures and ``report.md`` (:func:`study_markdown`, also the README's block
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datadiet.experiments.executors import make_executor
+from datadiet.experiments.executors import make_executor, study_parser
 from datadiet.experiments.jobs import Context, DatasetSpec, run_jobs
 from datadiet.experiments.lottery import LmcConfig, LotteryConfig, lmc_jobs, lottery_jobs, run_lmc, run_lottery
 from datadiet.experiments.scoring import ScoreConfig, ScoreJob
@@ -394,13 +393,7 @@ def study_markdown(folder: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="runs")
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--executor", default="inprocess")
-    ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cpu")
+    ap = study_parser(__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["mnist1d", "fashion-mnist"], default=None)
     args = ap.parse_args(argv)
     studies = [s for s in (MNIST1D, FASHION) if args.only is None or s.data.name == args.only]
