@@ -25,7 +25,7 @@ from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
 from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, run_jobs
-from datadiet.experiments.training import RunDirCheckpointer, load_weights
+from datadiet.experiments.training import RunDirCheckpointer, load_trained_model
 from datadiet.models import build_model
 from datadiet.runs import (
     RunDir,
@@ -171,10 +171,7 @@ class CheckpointJob(Job):
         RunDirCheckpointer(rd.path).clear_state()
 
     def model(self, out: str | Path, dataset: Dataset):
-        tcfg = self.train
-        model = build_model(tcfg.model, dataset.input_shape, dataset.num_classes, width=tcfg.width, seed=tcfg.init_seed)
-        model.load_state_dict(load_weights(self.path(out) / "model.pt", f"scoring run {self.key()}'s model"))
-        return model
+        return load_trained_model(self.train, dataset, self.path(out) / "model.pt", f"scoring run {self.key()}'s model")
 
     def dynamics(self, out: str | Path, method: str) -> np.ndarray:
         with np.load(self.path(out) / "dynamics.npz") as z:

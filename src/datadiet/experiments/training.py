@@ -77,6 +77,15 @@ def load_weights(path: str | Path, what: str) -> dict:
         raise DataDietError(f"cannot read {what} {path}: {type(e).__name__}; delete its folder to redo it") from None
 
 
+def load_trained_model(train: TrainConfig, dataset: Dataset, path: str | Path, what: str):
+    """``train``'s model for ``dataset`` with the weights a job saved at ``path`` (see :func:`load_weights`)."""
+    from datadiet.models import build_model
+
+    model = build_model(train.model, dataset.input_shape, dataset.num_classes, width=train.width, seed=train.init_seed)
+    model.load_state_dict(load_weights(path, what))
+    return model
+
+
 def dataset_key(dataset: Dataset) -> dict:
     """The part of a dataset that affects results: its name and content fingerprint."""
     return {"name": dataset.name, "fingerprint": dataset.fingerprint}
@@ -160,12 +169,9 @@ def load_test_predictions(job: TrainJob, out: str | Path, dataset: Dataset) -> n
                 return pred
         except (OSError, ValueError):
             pass  # a corrupt cache entry is recomputed
-    from datadiet.models import build_model
     from datadiet.training import predict_logits
 
-    t = job.train
-    model = build_model(t.model, dataset.input_shape, dataset.num_classes, width=t.width, seed=t.init_seed)
-    model.load_state_dict(load_weights(job.path(out) / "model.pt", f"training run {job.key()}'s model"))
+    model = load_trained_model(job.train, dataset, job.path(out) / "model.pt", f"training run {job.key()}'s model")
     pred = predict_logits(model, dataset.x_test).argmax(1).numpy().astype(np.int64)
     atomic_save_npy(path, pred)
     return pred
