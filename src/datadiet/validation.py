@@ -53,6 +53,21 @@ def check_fraction(name: str, value, *, allow_one: bool = True, allow_zero: bool
     return v
 
 
+def check_step_in_schedule(name: str, step: int, total: int) -> int:
+    """A step of a training schedule of ``total`` steps (0 = the initialisation)."""
+    if step > total:
+        raise DataDietError(f"{name} must be <= the schedule's {total} steps, got {step}")
+    return step
+
+
+def check_copies(value) -> int:
+    """How many copies a connectivity measurement trains: pairs need at least two."""
+    copies = check_positive_int("copies", value)
+    if copies < 2:
+        raise DataDietError(f"copies must be >= 2 (connectivity compares pairs), got {copies}")
+    return copies
+
+
 def check_choice(name: str, value: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     if value not in choices:

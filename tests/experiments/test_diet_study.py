@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from datadiet.experiments.diet_study import Variant, run_study, study_markdown
-from datadiet.experiments.executors import InProcess
-from datadiet.experiments.jobs import DatasetSpec
+from datadiet.experiments.studies.diet import Variant, load_study, run_study, study_markdown
+from datadiet.engine import InProcess
+from datadiet.engine import DatasetSpec
 from datadiet.experiments.sweep import SweepConfig
 from datadiet.selection import ranking_agreement
 from datadiet.training import TrainConfig
@@ -23,7 +23,7 @@ def test_diet_study_on_digits(tmp_path):
     )
     summary = run_study(
         out=tmp_path / "runs", results=tmp_path / "results", executor=InProcess(), data=DatasetSpec("digits"),
-        main=main, variants=variants, name="digits-diet", command_args=["--test"],
+        main=main, variants=variants, name="digits-diet", command="datadiet study diet --test",
     )  # fmt: skip
     folder = tmp_path / "results" / "digits-diet"
     assert summary["study"]["jobs"] > 0 and (folder / "accuracy_vs_flops.png").exists()
@@ -46,15 +46,15 @@ def test_diet_study_on_digits(tmp_path):
     assert mlp["scoring_vs_full"] < one["scoring_vs_full"]  # a half-epoch MLP is cheaper than the CNN
     report = (folder / "report.md").read_text()
     assert "## Cheaper scoring" in report and "Compute and amortisation" in report
-    assert "mlp, half an epoch" in report and "python -m datadiet.experiments.diet_study --test" in report
-    assert study_markdown(folder) == report
+    assert "mlp, half an epoch" in report and "datadiet study diet --test" in report
+    assert study_markdown(*load_study(folder)) == report
     cells = pd.read_parquet(folder / "scoring_variant_cells.parquet")
     assert set(cells["variant"]) == {v.name for v in variants}
     assert (cells.loc[cells["fraction"] == 0, "flops_vs_full"] == 1.0).all()
     assert pytest.approx(float(agreement["seeds"].iloc[0])) == 2
     again = run_study(
         out=tmp_path / "runs", results=tmp_path / "results", executor=InProcess(), data=DatasetSpec("digits"),
-        main=main, variants=variants, name="digits-diet", command_args=["--test"],
+        main=main, variants=variants, name="digits-diet", command="datadiet study diet --test",
     )  # fmt: skip  # everything cached: nothing retrains, the time adds up over invocations
     assert again["study"]["invocations"] == 2 and again["study"]["seconds"] >= summary["study"]["seconds"]
     pd.testing.assert_frame_equal(pd.read_parquet(folder / "scoring_variants.parquet"), agreement)

@@ -74,7 +74,7 @@ class KilledOnce(TrainJob):
     def run(self, rd: RunDir, ctx: Context) -> dict:
         flag = rd.file("killed-once")
         if not flag.exists():
-            from datadiet.experiments.training import RunDirCheckpointer
+            from datadiet.engine.weights import RunDirCheckpointer
             from datadiet.training import train
 
             def die_after_first_epoch(done, total):

@@ -10,8 +10,8 @@ from datadiet.errors import DataDietError
 from datadiet.experiments import SweepConfig, run_sweep
 from datadiet.experiments.prune import prune, read_kept, sidecar_path
 from datadiet.experiments.report import report_markdown, subgroup_changes
-from datadiet.experiments.scoring import ScoreConfig, score_dataset
-from datadiet.experiments.training import TEST_PREDICTIONS
+from datadiet.experiments import ScoreConfig, score_dataset
+from datadiet.stages.train import TEST_PREDICTIONS
 from datadiet.training import TrainConfig
 
 TCFG = TrainConfig(model="mlp", epochs=2, batch_size=32)

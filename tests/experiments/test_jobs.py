@@ -39,7 +39,8 @@ def test_plan_is_deduplicated_by_key_and_ordered_by_dependencies(tiny_images):
     cfg = SweepConfig(
         methods=("random", "el2n", "grand", "grand@0"), fractions=(0.0, 0.3, 0.5), seeds=2, train=TCFG, score_seeds=3
     )
-    cells, jobs = SweepSpec(as_spec(tiny_images), cfg).plan()
+    spec = SweepSpec(as_spec(tiny_images), cfg)
+    cells, jobs = spec.cells(), spec.plan()
     assert len(cells) == 4 * 3 * 2
     kinds = Counter(j.kind for j in jobs)
     # full data: one run per seed shared by the 4 methods; pruned: 4 methods x 2 fractions x 2 seeds

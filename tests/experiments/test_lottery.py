@@ -12,15 +12,14 @@ from datadiet.errors import DataDietError
 from datadiet.experiments import Context, DatasetSpec, run_job
 from datadiet.experiments.lottery import (
     LmcConfig,
-    LmcJob,
     LotteryConfig,
-    RewindJob,
-    lottery_jobs,
+    LotteryExperiment,
     pretrain_subset,
     run_lmc,
     run_lottery,
 )
 from datadiet.lottery import magnitude_prune
+from datadiet.stages.lottery import LmcJob, RewindJob
 from datadiet.training import TrainConfig, train
 from tests.cli.conftest import last_json, run_cli
 
@@ -104,12 +103,12 @@ def test_pretraining_subsets_are_class_balanced_and_follow_the_scores(tmp_path):
         k = (labels[easy] == c).sum()
         assert set(easy[labels[easy] == c]) == set(in_c[:k]) and set(hard[labels[hard] == c]) == set(in_c[-k:])
     cfg = LotteryConfig(train=TCFG, levels=1, rewind_step=5, pretrain="easy:100", branches=False)
-    [(_, job), *_] = lottery_jobs(data, cfg, scores=table)
+    [(_, job), *_] = LotteryExperiment(data, cfg, table).jobs
     assert job.rewind.subset.given_indices == tuple(easy)
     res = run_lottery(data, cfg, out=tmp_path, scores=table).results
     assert (res["pretrain_size"] == 100).all()
     with pytest.raises(DataDietError, match="needs a score table"):
-        lottery_jobs(data, cfg)
+        LotteryExperiment(data, cfg).jobs
 
 
 @pytest.mark.parametrize(
@@ -185,12 +184,12 @@ def test_a_sweep_prunes_by_the_lmc_barrier_table_like_any_score(tmp_path):
 
     data = DatasetSpec("digits").resolve()
     lmc = run_lmc(data, LmcConfig(train=TCFG, from_step=10), out=tmp_path)
-    method = f"table:{lmc.scores_path}"
+    method = f"table:{lmc.summary['scores']}"
     cfg = SweepConfig(methods=("random", method), fractions=(0.0, 0.5), train=TCFG)
     res = run_sweep(data, cfg, out=tmp_path).results
     cell = res[(res["method"] == method) & (res["fraction"] == 0.5)].iloc[0]
     assert cell["train_size"] == 674 and cell["scored_at"] == "from a score table"
-    barrier = pd.read_parquet(lmc.scores_path)["score"].to_numpy()
+    barrier = pd.read_parquet(lmc.summary["scores"])["score"].to_numpy()
     kept = np.load(f"{cell['run_dir']}/subset.npy")
     assert barrier[kept].min() >= np.median(barrier) - 1e-12  # the hardest half by the barrier
     with pytest.raises(DataDietError, match="score table not found"):

@@ -5,8 +5,8 @@ from dataclasses import replace
 import pandas as pd
 
 from datadiet.experiments import InProcess
-from datadiet.experiments.jobs import DatasetSpec
-from datadiet.experiments.lottery_study import MNIST1D, gate_step, run_study, study_markdown
+from datadiet.engine import DatasetSpec
+from datadiet.experiments.studies.lottery import MNIST1D, gate_step, load_study, run_study, study_markdown
 from datadiet.training import TrainConfig
 
 
@@ -42,7 +42,7 @@ def test_tiny_study_writes_its_tables_figures_and_report(tmp_path):
     assert set(lot["rewind_step"]) == {0, 5, 20} and len(lmc) >= 3 * 2
     assert (folder / "gate_accuracy_vs_remaining.png").stat().st_size > 10_000
     report = (folder / "report.md").read_text()
-    assert report == study_markdown(folder) and "| rewind step k |" in report
+    assert report == study_markdown(*load_study(folder)) and "| rewind step k |" in report
     assert summary["k_star"] == 5
     sub = lot[lot["pretrain"] != "full"]  # the subset part ran: every kind, at k* and the other steps
     assert {p.split(":")[0] for p in sub["pretrain"]} == {"random", "easy", "hard"}

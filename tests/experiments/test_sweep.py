@@ -140,7 +140,7 @@ def test_flops_columns_match_a_hand_count(tiny_images, tmp_path):
 
 def test_fractional_score_epochs_and_proxy_scoring(tiny_images, tmp_path):
     """el2n@0.5 scores half an epoch in (the nearest step); a proxy scores with its own model and width."""
-    from datadiet.experiments.scoring import CheckpointJob
+    from datadiet.stages import CheckpointJob
 
     cfg = SweepConfig(
         methods=("el2n", "el2n@0.5"), fractions=(0.0, 0.5), train=replace(TCFG, model="cnn"), score_seeds=1,
@@ -170,7 +170,7 @@ def test_dynamic_methods_plan_no_scoring_and_keep_static_keys(tiny_images):
 
     cfg = SweepConfig(methods=("random", "rs2", "infobatch"), fractions=(0.0, 0.3), train=TCFG)
     spec = SweepSpec(as_spec(tiny_images), cfg)
-    cells, jobs = spec.plan()
+    jobs = spec.plan()
     assert spec.score_job("rs2") is None and spec.score_job("infobatch") is None
     dyn = [j for j in jobs if isinstance(j, TrainJob) and j.dynamic is not None]
     assert sorted(j.dynamic.method for j in dyn) == ["infobatch", "rs2"] and not any(j.deps() for j in dyn)

@@ -84,11 +84,11 @@ def test_crash_after_the_final_resume_state_but_before_the_checkpoint(tiny_image
     cfg = ScoreConfig(method="el2n", epoch=2, seeds=(0,), train=tcfg)
     straight = score_dataset(tiny_images, cfg, out=tmp_path / "straight")
     crashed = tmp_path / "crashed"
-    from datadiet.experiments import dataset_key
+    from datadiet.experiments import DatasetSpec
     from datadiet.runs import RunDir
 
     seed_cfg = cfg.seed_config(0)
-    rd = RunDir(crashed, "ckpt", {"dataset": dataset_key(tiny_images), "train": seed_cfg, "epoch": 2}).create()
+    rd = RunDir(crashed, "ckpt", {"dataset": DatasetSpec.of(tiny_images).key(), "train": seed_cfg, "epoch": 2}).create()
     from datadiet.scores import AUMHook, ForgettingHook
 
     train(

@@ -5,6 +5,7 @@ Bad input prints one line on stderr and exits 2.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Annotated, Optional
 
@@ -83,6 +84,11 @@ def _executor(executor, address, workers, threads):
     from datadiet.experiments import make_executor
 
     return make_executor(executor, address=address, workers=workers, threads=threads)
+
+
+def _command() -> str:
+    """The command line that ran, for summaries and reports."""
+    return "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _device(device):
@@ -242,8 +248,7 @@ def score(
 ):
     """Score every training example, averaged over independent initialisations (higher = harder)."""
     from datadiet.cli.common import multi_progress
-    from datadiet.experiments import ScoreConfig
-    from datadiet.experiments.scoring import score_methods
+    from datadiet.experiments import ScoreConfig, ScoreExperiment, run_experiment
     from datadiet.scores import parse_method
     from datadiet.validation import check_epoch, parse_list
 
@@ -255,29 +260,17 @@ def score(
     ]
     dev = _device(device)
     spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    exp = ScoreExperiment(spec, tuple(configs), figures=figures)
     with multi_progress(quiet=False) as new_bar, _executor(executor, address, workers, threads) as ex:
-        scored = score_methods(spec, configs, out=out, progress=new_bar, executor=ex, device=dev)
-    results = {}
-    for cfg, r in zip(configs, scored):
-        entry = {
-            "scores": str(r.path),
-            "scored_at": cfg.scored_at,
-            "seed_agreement": r.seed_agreement,
-            "cost": r.cost,
-        }
-        if figures:
-            from datadiet.plots.score_figures import score_figures
-
-            entry.update(score_figures(spec.load(), r))
-        if "noisy_recall_top10" in r.summary:
-            entry["noisy_recall_top10"] = r.summary["noisy_recall_top10"]
-        results[cfg.method] = entry
+        res = run_experiment(exp, out=out, progress=new_bar, executor=ex, device=dev, command=_command())
+    results = res.summary["methods"]
     summary = {
-        "scores": results[configs[0].method]["scores"],
+        "scores": res.summary["scores"],
         "methods": results,
         "dataset": spec.name,
         "epoch": check_epoch("epoch", epoch),
         "seeds": seeds,
+        "run_dir": str(res.folder),
     }
     if json_:
         emit_json(summary)
@@ -439,11 +432,9 @@ def sweep(
     json_: JsonOpt = False,
 ):
     """Score, prune to each fraction, train on each subset, compare against random pruning."""
-    import shlex
-
     from datadiet.cli.common import multi_progress
     from datadiet.experiments import SweepConfig, run_sweep
-    from datadiet.experiments.report import write_report
+    from datadiet.plots import accuracy_table
     from datadiet.validation import parse_floats, parse_list
 
     tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
@@ -465,13 +456,9 @@ def sweep(
     )
     dev = _device(device)
     spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples, groups)
-    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
-        res = run_sweep(spec, cfg, out=out, progress=new_bar, command=command, executor=ex, device=dev)
-    report = write_report(res.path)
-    from datadiet.plots import accuracy_table
-
-    table = accuracy_table(res.results)
+        res = run_sweep(spec, cfg, out=out, progress=new_bar, command=_command(), executor=ex, device=dev)
+    report = res.path / "report.md"
     summary = {**res.overview(), "report": str(report)}
     if json_:
         emit_json(summary)
@@ -481,7 +468,7 @@ def sweep(
         f"test accuracy (%) by fraction pruned, {spec.name}, {model}, budget {budget} "
         f"(mean over {seeds} seed(s); column 0.0 is full-data training):"
     )
-    stdout.print(table.to_string())
+    stdout.print(accuracy_table(res.results).to_string())
     if full is not None:
         stdout.print(f"full-data test accuracy: {full:.4f}")
     stdout.print(f"figure: {res.figures['accuracy']}")
@@ -538,10 +525,9 @@ def lottery(
     json_: JsonOpt = False,
 ):
     """Iterative magnitude pruning with rewinding (lottery tickets), with random baselines."""
-    import shlex
-
     from datadiet.cli.common import multi_progress
-    from datadiet.experiments.lottery import LotteryConfig, lottery_jobs, run_lottery
+    from datadiet.experiments import run_experiment
+    from datadiet.experiments.lottery import LotteryConfig, LotteryExperiment
     from datadiet.validation import parse_list
 
     tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
@@ -556,22 +542,12 @@ def lottery(
         branches=branches,
     )
     dev = _device(device)
-    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
-    lottery_jobs(spec, cfg, scores=scores)  # refuse bad steps, subsets and tables before any progress bar
-    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    exp = LotteryExperiment(_dataset(dataset, data_dir, label_noise, noise_seed, samples), cfg, scores)
+    exp.plan()  # refuse bad steps, subsets and tables before any progress bar
     with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
-        res = run_lottery(spec, cfg, out=out, scores=scores, executor=ex, device=dev, progress=new_bar, command=command)
-    table = (
-        res.results.groupby(["condition", "level"], sort=False)
-        .agg(sparsity=("sparsity", "mean"), test_accuracy=("test_accuracy", "mean"))
-        .reset_index()
-    )
-    summary = {
-        "results": str(res.results_path),
-        "run_dir": str(res.path),
-        "figures": res.figures,
-        "accuracy": table.to_dict(orient="records"),
-    }
+        res = run_experiment(exp, out=out, executor=ex, device=dev, progress=new_bar, command=_command())
+    keys = ("results", "figures", "accuracy")
+    summary = {**{k: res.summary[k] for k in keys}, "run_dir": str(res.folder)}
     if json_:
         emit_json(summary)
         return
@@ -579,7 +555,7 @@ def lottery(
     for r in summary["accuracy"]:
         t.add_row(r["condition"], str(r["level"]), f"{r['sparsity']:.3f}", f"{r['test_accuracy']:.4f}")
     stdout.print(t)
-    stdout.print(f"results: {res.results_path}")
+    stdout.print(f"results: {summary['results']}")
     stdout.print(f"figure: {res.figures['accuracy']}")
 
 
@@ -612,27 +588,19 @@ def lmc(
     json_: JsonOpt = False,
 ):
     """Linear mode connectivity: the error barrier between copies trained from step k with other data orders."""
-    import shlex
-
     from datadiet.cli.common import multi_progress
-    from datadiet.experiments.lottery import LmcConfig, lmc_jobs, run_lmc
+    from datadiet.experiments import run_experiment
+    from datadiet.experiments.lottery import LmcConfig, LmcExperiment
 
     tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
     cfg = LmcConfig(train=tcfg, from_step=from_step, pretrain=pretrain, copies=copies, replicates=replicates)
     dev = _device(device)
-    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
-    lmc_jobs(spec, cfg, scores=scores)  # refuse bad steps, subsets and tables before any progress bar
-    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    exp = LmcExperiment(_dataset(dataset, data_dir, label_noise, noise_seed, samples), cfg, scores)
+    exp.plan()  # refuse bad steps, subsets and tables before any progress bar
     with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
-        res = run_lmc(spec, cfg, out=out, scores=scores, executor=ex, device=dev, progress=new_bar, command=command)
-    summary = {
-        "results": str(res.path / "results.parquet"),
-        "scores": str(res.scores_path),
-        "run_dir": str(res.path),
-        "figures": res.figures,
-        "error_barrier": float(res.results["error_barrier"].mean()),
-        "train_ce_barrier_mean": float(res.results["train_ce_barrier_mean"].mean()),
-    }
+        res = run_experiment(exp, out=out, executor=ex, device=dev, progress=new_bar, command=_command())
+    keys = ("results", "scores", "figures", "error_barrier", "train_ce_barrier_mean")
+    summary = {**{k: res.summary[k] for k in keys}, "run_dir": str(res.folder)}
     if json_:
         emit_json(summary)
         return
@@ -641,8 +609,44 @@ def lmc(
         f"(mean over {replicates} replicate(s)); per-example train CE barrier at 0.5: "
         f"{summary['train_ce_barrier_mean']:.4f}"
     )
-    stdout.print(f"per-example barrier score table: {res.scores_path}")
+    stdout.print(f"per-example barrier score table: {summary['scores']}")
     stdout.print(f"figure: {res.figures['path']}")
+
+
+@app.command()
+def study(
+    name: Annotated[str, typer.Argument(help="diet (does the diet pay for itself?) or lottery (lottery tickets)")],
+    results: Annotated[
+        str, typer.Option("--results", help="folder the study's tables, figures and report go to")
+    ] = "results",
+    only: Annotated[
+        Optional[str], typer.Option("--only", help="lottery: one setting only (mnist1d or fashion-mnist)")
+    ] = None,
+    out: OutOpt = "runs",
+    device: DeviceOpt = "auto",
+    executor: ExecutorOpt = "inprocess",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    json_: JsonOpt = False,
+):
+    """Run (or resume) a study and write its report to RESULTS/NAME/ (the committed results/ come from these)."""
+    from datadiet.cli.common import multi_progress
+    from datadiet.experiments import run_experiment
+    from datadiet.experiments.studies import study_experiments
+
+    experiments = study_experiments(name, results=results, only=only)
+    dev = _device(device)
+    done = {}
+    with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
+        for exp in experiments:
+            res = run_experiment(exp, out=out, executor=ex, device=dev, progress=new_bar, command=_command())
+            done[res.folder.name] = {"report": res.summary["report"], "minutes": res.summary["seconds"] / 60}
+    if json_:
+        emit_json({"studies": done})
+        return
+    for folder, r in done.items():
+        stdout.print(f"{folder}: {r['minutes']:.1f} min of jobs, report {r['report']}")
 
 
 @app.command()

@@ -1,36 +1,60 @@
-"""The experiments layer: jobs with run directories, executors that run them, above the pure cores.
+"""The experiments users run, each a spec the engine's one runner carries out (plan -> executor ->
+collect -> write): scoring (:mod:`~datadiet.experiments.score`), the pruning sweep
+(:mod:`~datadiet.experiments.sweep`), lottery tickets and linear mode connectivity
+(:mod:`~datadiet.experiments.lottery`), and the studies (:mod:`~datadiet.experiments.studies`).
+``prune`` and ``train`` are here too: what the ``datadiet prune`` and ``train`` commands do.
 
-A job (:mod:`datadiet.experiments.jobs`) is a frozen, hashable spec; ``key()`` names its run
-directory (a hash of everything that changes its result) and ``run()`` does the work there.
-Finished jobs are skipped, interrupted ones resume, and an executor
-(:mod:`datadiet.experiments.executors`: in-process or Ray) runs them. Below this layer, ``scores``,
-``selection`` and the trainer do no file I/O.
+Below this layer: the engine (:mod:`datadiet.engine`: jobs, executors, the runner), the stages
+(:mod:`datadiet.stages`: the job kinds), and the pure cores (scores, selection, training, lottery).
+The names most users need are re-exported here.
 """
 
-from datadiet.experiments.executors import EXECUTORS, InProcess, RayExecutor, make_executor
-from datadiet.experiments.jobs import Context, DatasetSpec, Job, as_spec, closure, levels, run_job, run_jobs
-from datadiet.experiments.scoring import (
-    CheckpointJob,
-    ScoreConfig,
-    ScoreJob,
-    ScoreResult,
-    read_score_table,
-    score_dataset,
+from datadiet.engine import (
+    EXECUTORS,
+    Context,
+    DatasetSpec,
+    ExperimentResult,
+    InProcess,
+    Job,
+    RayExecutor,
+    as_spec,
+    closure,
+    levels,
+    make_executor,
+    run_experiment,
+    run_job,
+    run_jobs,
 )
-from datadiet.experiments.selection import SelectJob
+from datadiet.engine.weights import RunDirCheckpointer
+from datadiet.experiments.lottery import (
+    LmcConfig,
+    LmcExperiment,
+    LotteryConfig,
+    LotteryExperiment,
+    run_lmc,
+    run_lottery,
+)
+from datadiet.experiments.score import ScoreExperiment, score_dataset, score_methods
 from datadiet.experiments.sweep import SweepConfig, SweepResult, SweepSpec, plan_cells, run_sweep
-from datadiet.experiments.training import RunDirCheckpointer, TrainJob, dataset_key, train_in_run_dir
+from datadiet.experiments.train import train_in_run_dir
+from datadiet.stages import CheckpointJob, ScoreConfig, ScoreJob, ScoreResult, SelectJob, TrainJob, read_score_table
 
 __all__ = [
     "EXECUTORS",
     "CheckpointJob",
     "Context",
     "DatasetSpec",
+    "ExperimentResult",
     "InProcess",
     "Job",
+    "LmcConfig",
+    "LmcExperiment",
+    "LotteryConfig",
+    "LotteryExperiment",
     "RayExecutor",
     "RunDirCheckpointer",
     "ScoreConfig",
+    "ScoreExperiment",
     "ScoreJob",
     "ScoreResult",
     "SelectJob",
@@ -40,14 +64,17 @@ __all__ = [
     "TrainJob",
     "as_spec",
     "closure",
-    "dataset_key",
     "levels",
     "make_executor",
     "plan_cells",
     "read_score_table",
+    "run_experiment",
     "run_job",
     "run_jobs",
+    "run_lmc",
+    "run_lottery",
     "run_sweep",
     "score_dataset",
+    "score_methods",
     "train_in_run_dir",
 ]

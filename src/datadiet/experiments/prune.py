@@ -8,6 +8,9 @@ and optionally the pruned dataset (``.npz``), each atomically.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +18,11 @@ import numpy as np
 from datadiet.data.dataset import Dataset
 from datadiet.data.groups import apply_grouping
 from datadiet.defaults import DEFAULT_CCS_BINS
+from datadiet.engine import DatasetSpec
 from datadiet.errors import DataDietError
-from datadiet.experiments.jobs import DatasetSpec
-from datadiet.experiments.scoring import read_score_table
 from datadiet.runs import atomic_save_npy, atomic_write_bytes, atomic_write_json, read_json
 from datadiet.selection import kept_per_class, select, storage_report, strategy_options
+from datadiet.stages.score import read_score_table
 from datadiet.validation import check_choice, check_fraction
 
 BALANCED_BY = ("class", "group")
@@ -92,10 +95,6 @@ def export_folder(ds, idx, dest: str | Path) -> Path:
     training image, ``DEST/test/`` as it was, and ``DEST/kept.csv`` listing each kept example's index,
     file and label. Files are hard-linked where possible (no copy), else copied. Written to a
     temporary folder and renamed into place, so an interrupted export leaves nothing half-written."""
-    import os
-    import shutil
-    import tempfile
-
     src, dest = Path(ds.source_dir), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -132,6 +131,59 @@ def table_dataset(scores: str | Path) -> str | None:
     return (read_json(summary_path).get("dataset") or {}).get("name")
 
 
+def _table_data(scores, dataset, options: dict, groups: str | None) -> Dataset | None:
+    """The dataset a score table is checked against: given (a name with its ``options``, a spec or a
+    dataset), else the one named beside the table; with ``groups`` applied."""
+    if dataset is None:
+        dataset = table_dataset(scores)
+    if isinstance(dataset, str):
+        dataset = DatasetSpec(dataset, **options)
+    ds = dataset.load() if isinstance(dataset, DatasetSpec) else dataset
+    if ds is not None and groups is not None:
+        ds = apply_grouping(ds, groups)
+    return ds
+
+
+def _check_export(export, ds: Dataset | None, balanced_by: str) -> None:
+    """Refuse an export path of the wrong kind, and what needs a dataset without one, before any work."""
+    if export is not None and ds is not None and ds.files_train:
+        if str(export).endswith(".npz") or Path(export).exists():
+            raise DataDietError(
+                f"a folder of images exports to a new folder (kept images, test images, kept.csv), got {str(export)!r}"
+            )
+    elif export is not None and not str(export).endswith(".npz"):
+        raise DataDietError(f"export must end in .npz, got {str(export)!r}")
+    if ds is None and (export is not None or balanced_by == "group"):
+        what = "export" if export is not None else "balanced_by='group'"
+        raise DataDietError(f"{what} needs a dataset (the table has no summary.json naming its dataset)")
+
+
+def _write_indices(path: Path, idx: np.ndarray) -> None:
+    if path.suffix == ".npy":
+        atomic_save_npy(path, idx)
+    else:
+        atomic_write_bytes(path, ("\n".join(map(str, idx.tolist())) + "\n").encode())
+
+
+def export_npz(ds: Dataset, idx: np.ndarray, dest: str | Path) -> None:
+    """The kept training examples (and the whole test set) as an npz that ``npz:PATH`` reads back."""
+    buf = io.BytesIO()
+    groups = {}
+    if ds.g_train is not None:
+        groups = {"g_train": ds.g_train[idx], "g_test": ds.g_test, "group_names": np.array(ds.group_names)}
+    np.savez_compressed(
+        buf,
+        x_train=ds.denormalise(ds.x_train[idx]).numpy(),
+        y_train=ds.y_train[idx].numpy(),
+        x_test=ds.denormalise(ds.x_test).numpy(),
+        y_test=ds.y_test.numpy(),
+        kept_index=idx,
+        class_names=np.array(ds.class_names),
+        **groups,
+    )
+    atomic_write_bytes(dest, buf.getvalue())
+
+
 def prune(
     scores: str | Path,
     *,
@@ -164,26 +216,10 @@ def prune(
     if out_path.suffix not in (".npy", ".txt"):
         raise DataDietError(f"out must end in .npy or .txt, got {str(out)!r}")
 
-    if dataset is None:
-        dataset = table_dataset(scores)
     check_choice("balanced_by", balanced_by, BALANCED_BY)
-    if isinstance(dataset, str):
-        dataset = DatasetSpec(
-            dataset, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples
-        )
-    ds = dataset.load() if isinstance(dataset, DatasetSpec) else dataset
-    if ds is not None and groups is not None:
-        ds = apply_grouping(ds, groups)
-    if export is not None and ds is not None and ds.files_train:
-        if str(export).endswith(".npz") or Path(export).exists():
-            raise DataDietError(
-                f"a folder of images exports to a new folder (kept images, test images, kept.csv), got {str(export)!r}"
-            )
-    elif export is not None and not str(export).endswith(".npz"):
-        raise DataDietError(f"export must end in .npz, got {str(export)!r}")
-    if ds is None and (export is not None or balanced_by == "group"):
-        what = "export" if export is not None else "balanced_by='group'"
-        raise DataDietError(f"{what} needs a dataset (the table has no summary.json naming its dataset)")
+    data = dict(data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
+    ds = _table_data(scores, dataset, data, groups)
+    _check_export(export, ds, balanced_by)
     table = read_score_table(scores, dataset=ds)
     labels = table["label"].to_numpy()
     strata = labels
@@ -200,10 +236,7 @@ def prune(
     )
     names = list(ds.class_names) if ds is not None else None
     bpe = ds.bytes_per_example if ds is not None else 0
-    if out_path.suffix == ".npy":
-        atomic_save_npy(out_path, idx)
-    else:
-        atomic_write_bytes(out_path, ("\n".join(map(str, idx.tolist())) + "\n").encode())
+    _write_indices(out_path, idx)
     sidecar = kept_sidecar(
         scores,
         idx,
@@ -216,25 +249,8 @@ def prune(
         balanced=(balanced_by if balanced else None),
     )
     atomic_write_json(sidecar_path(out_path), sidecar)
-    if export is not None and ds.files_train:
-        export_folder(ds, idx, export)
-    elif export is not None:
-        buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            x_train=ds.denormalise(ds.x_train[idx]).numpy(),
-            y_train=ds.y_train[idx].numpy(),
-            x_test=ds.denormalise(ds.x_test).numpy(),
-            y_test=ds.y_test.numpy(),
-            kept_index=idx,
-            class_names=np.array(ds.class_names),
-            **(
-                {"g_train": ds.g_train[idx], "g_test": ds.g_test, "group_names": np.array(ds.group_names)}
-                if ds.g_train is not None
-                else {}
-            ),
-        )
-        atomic_write_bytes(export, buf.getvalue())
+    if export is not None:
+        (export_folder if ds.files_train else export_npz)(ds, idx, export)
     return {
         "indices": str(out_path),
         "sidecar": str(sidecar_path(out_path)),

@@ -1,11 +1,12 @@
 """The data-diet sweep: score once per method, prune to each fraction, train S seeds, evaluate.
 
-A sweep is plan → run → collect. :meth:`SweepSpec.plan` lists its jobs without running anything:
+A sweep is an experiment (:mod:`datadiet.engine.runner`): :meth:`SweepSpec.plan` lists its jobs without running anything:
 per scored method a :class:`ScoreJob` (on one :class:`CheckpointJob` per scoring seed, shared by the
 methods scored at the same epoch), per pruned cell a :class:`SelectJob` and a :class:`TrainJob`, and
 the full-data :class:`TrainJob` of each seed, which every method shares (one key, planned once). An
-executor runs them level by level, skipping finished ones, so an interrupted sweep resumes job by
-job; :meth:`SweepSpec.collect` reads the rows back from the run directories.
+executor runs them, skipping finished ones, so an interrupted sweep resumes job by job;
+:meth:`SweepSpec.collect` reads the rows back from the run directories and :meth:`SweepSpec.report`
+draws the figures and writes ``report.md``.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ import pandas as pd
 from datadiet.data.dataset import Dataset
 from datadiet.data.groups import group_accuracy
 from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
+from datadiet.engine import DatasetSpec, Job, ProgressFactory, as_spec, closure, run_experiment
 from datadiet.errors import DataDietError
-from datadiet.experiments.executors import InProcess
-from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, closure, run_jobs
-from datadiet.experiments.scoring import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
-from datadiet.experiments.selection import SelectJob
-from datadiet.experiments.training import TrainJob, load_test_predictions
+from datadiet.experiments.report import report_markdown
 from datadiet.models import check_model
-from datadiet.runs import RunDir, atomic_write_json, atomic_write_parquet, config_hash, runtime_info, to_jsonable
+from datadiet.models.flops import flops_per_example
+from datadiet.runs import RunDir, atomic_write_bytes, config_hash
 from datadiet.scores import parse_method
 from datadiet.selection import STRATEGIES
+from datadiet.stages.score import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
+from datadiet.stages.select import SelectJob
+from datadiet.stages.train import TrainJob, load_test_predictions
 from datadiet.training import TrainConfig
+from datadiet.training.device import DEFAULT_DEVICE
 from datadiet.training.dynamic import DYNAMIC_PRUNERS, DynamicPruning
 from datadiet.validation import check_choice, check_epoch, check_fraction, check_positive_float, check_positive_int
 
@@ -191,7 +194,8 @@ def plan_cells(cfg: SweepConfig, n_full: int) -> list[Cell]:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A sweep on a dataset: ``plan()`` its jobs (pure), run them anywhere, ``collect()`` the rows."""
+    """A sweep on a dataset, as an experiment: ``plan()`` its jobs (pure), run them anywhere,
+    ``collect()`` one row per cell, ``report()`` its figures and ``report.md``."""
 
     data: DatasetSpec
     config: SweepConfig
@@ -238,84 +242,113 @@ class SweepSpec:
             )
         return TrainJob(self.data, cell.train, sel)
 
-    def plan(self, n_full: int | None = None) -> tuple[list[Cell], list[Job]]:
-        """Every cell and every job the sweep needs, de-duplicated by key, dependencies first (pure
-        given the number of training examples, which equal-steps budgets need)."""
-        n = self.data.load().num_train if n_full is None else n_full
-        cells = plan_cells(self.config, n)
-        jobs = [self.cell_job(c) for c in cells]
-        jobs += [j for m in self.config.methods if (j := self.score_job(m)) is not None]
-        return cells, closure(jobs)
+    def cells(self) -> list[Cell]:
+        """Every cell of the sweep, in run order."""
+        return plan_cells(self.config, self.data.load().num_train)
 
-    def collect(self, cells: list[Cell], out: str | Path) -> pd.DataFrame:
-        """One row per cell, read from the finished jobs' run directories.
+    def plan(self, out: Path | None = None) -> list[Job]:
+        """Every job the sweep needs, de-duplicated by key, dependencies first (nothing runs): the
+        full-data run every method shares is one job, and so are the scoring runs methods share."""
+        jobs = [self.cell_job(c) for c in self.cells()]
+        jobs += [j for m in self.config.methods if (j := self.score_job(m)) is not None]
+        return closure(jobs)
+
+    def folder(self, out: Path) -> Path:
+        return RunDir(out, "sweep", self.rundir_config()).create().path
+
+    def collect(self, out: Path) -> dict[str, pd.DataFrame]:
+        """``results``: one row per cell, read from the finished jobs' run directories.
 
         Compute is given in examples, seconds and FLOPs (:func:`datadiet.models.flops.flops_per_example`):
         training examples cost a forward and a backward pass; a scoring run's training the same; its
         scoring pass a forward (EL2N, loss, margins) or a forward and a backward (GraNd).
         ``flops_vs_full`` is a cell's training plus scoring FLOPs over one full-data training run's.
         """
-        from datadiet.models.flops import flops_per_example
-
         ds = self.data.load()
-        t, st = self.config.train, self.config.score_train()
-
-        def fpe(cfg: TrainConfig, backward: bool) -> float:
-            return flops_per_example(
-                cfg.model, tuple(ds.input_shape), ds.num_classes, width=cfg.width, backward=backward
-            )
-
-        train_flops = fpe(t, True)
-        score_train_flops, score_forward_flops = fpe(st, True), fpe(st, False)
-        full_flops = t.epochs * ds.num_train * train_flops
+        flops = _Flops.of(self.config, ds)
         rows = []
-        for cell in cells:
+        for cell in self.cells():
             job = self.cell_job(cell)
             summary = job.result(out)
-            pruned = cell.fraction > 0
-            score = self.score_job(cell.method) if pruned else None
+            score = self.score_job(cell.method) if cell.fraction > 0 else None
             cost = score.result(out)["cost"] if score is not None else _NO_COST
-            runtime = summary.get("runtime") or {}
             row = {
                 "method": cell.method,
                 "fraction": cell.fraction,
                 "seed": cell.seed,
                 "budget": self.config.budget,
-                "scored_at": _scored_at(cell.method, score) if pruned else "",
+                "scored_at": _scored_at(cell.method, score) if cell.fraction > 0 else "",
                 "train_size": summary["train_size"],
                 "test_accuracy": summary["test_accuracy"],
                 "steps": summary["steps"],
-                "scoring_examples": float(cost["train_examples"] + cost["score_examples"]) if pruned else 0.0,
-                "scoring_seconds": float(cost["train_seconds"] + cost["score_seconds"]) if pruned else 0.0,
+                "scoring_examples": float(cost["train_examples"] + cost["score_examples"]),
+                "scoring_seconds": float(cost["train_seconds"] + cost["score_seconds"]),
                 "train_examples": float(summary["examples_seen"]),
                 "train_seconds": float(summary["seconds"]),
                 "run_dir": str(job.path(out)),
-                "torch": runtime.get("torch"),
-                "threads": runtime.get("threads"),
-                "cpu": runtime.get("cpu_capability"),
+                **_runtime_columns(summary),
             }
-            score_pass = (
-                score_train_flops
-                if getattr(score, "score", None) is not None and score.score.method == "grand"
-                else score_forward_flops
-            )
-            row["train_flops"] = row["train_examples"] * train_flops
-            row["scoring_flops"] = (
-                float(cost["train_examples"]) * score_train_flops + float(cost["score_examples"]) * score_pass
-                if pruned
-                else 0.0
-            )
-            row["flops_vs_full"] = (row["train_flops"] + row["scoring_flops"]) / full_flops
+            row.update(flops.columns(row["train_examples"], cost, score))
             for k, a in enumerate(summary["per_class_accuracy"]):
                 row[f"class_{k}_accuracy"] = a
             if ds.g_test is not None:  # who pays: accuracy within each group, and the worst group's
-                pred = load_test_predictions(job, out, ds)
-                accs = group_accuracy(pred, ds.y_test.numpy(), ds.g_test, len(ds.group_names))
-                for g, a in enumerate(accs):
-                    row[f"group_{g}_accuracy"] = a
+                accs = group_accuracy(
+                    load_test_predictions(job, out, ds), ds.y_test.numpy(), ds.g_test, len(ds.group_names)
+                )
+                row.update({f"group_{g}_accuracy": a for g, a in enumerate(accs)})
                 row["worst_group_accuracy"] = float(np.nanmin(accs))
             rows.append(row)
-        return pd.DataFrame(rows)
+        return {"results": pd.DataFrame(rows)}
+
+    def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
+        ds = self.data.load()
+        return {
+            "dataset": self.data.key(),
+            "class_names": list(ds.class_names),
+            "group_names": list(ds.group_names),
+            "groups": self.data.groups or ("given with the data" if ds.g_test is not None else None),
+            "num_train": ds.num_train,
+            "config": self.config,
+            "scored_at": {m: _scored_at(m, self.score_job(m)) for m in self.config.methods},
+        }
+
+    def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
+        """The figures, and ``report.md`` from the rows and the summary."""
+        figures = sweep_figures(tables["results"], summary, folder)
+        text = report_markdown({**summary, "figures": figures}, tables["results"])
+        return {"figures": figures, "report": str(atomic_write_bytes(folder / "report.md", text.encode()))}
+
+
+@dataclass(frozen=True)
+class _Flops:
+    """FLOPs per example of a sweep's training and scoring passes, and one full-data training run's."""
+
+    train: float
+    score_train: float
+    score_forward: float
+    full: float
+
+    @classmethod
+    def of(cls, cfg: SweepConfig, ds: Dataset) -> _Flops:
+        def fpe(t: TrainConfig, backward: bool) -> float:
+            return flops_per_example(t.model, tuple(ds.input_shape), ds.num_classes, width=t.width, backward=backward)
+
+        st = cfg.score_train()
+        train = fpe(cfg.train, True)
+        return cls(train, fpe(st, True), fpe(st, False), cfg.train.epochs * ds.num_train * train)
+
+    def columns(self, train_examples: float, cost: dict, score) -> dict:
+        """``train_flops``, ``scoring_flops`` and ``flops_vs_full`` of a cell (``cost``: its scoring's)."""
+        grand = getattr(score, "score", None) is not None and score.score.method == "grand"
+        score_pass = self.score_train if grand else self.score_forward
+        train = train_examples * self.train
+        scoring = float(cost["train_examples"]) * self.score_train + float(cost["score_examples"]) * score_pass
+        return {"train_flops": train, "scoring_flops": scoring, "flops_vs_full": (train + scoring) / self.full}
+
+
+def _runtime_columns(summary: dict) -> dict:
+    runtime = summary.get("runtime") or {}
+    return {"torch": runtime.get("torch"), "threads": runtime.get("threads"), "cpu": runtime.get("cpu_capability")}
 
 
 def _scored_at(method: str, score) -> str:
@@ -335,43 +368,13 @@ def run_sweep(
     progress: ProgressFactory | None = None,
     command: str | None = None,
     executor=None,
-    device: str = "cpu",
+    device: str = DEFAULT_DEVICE,
 ) -> SweepResult:
-    """Run (or resume) a sweep; writes ``OUT/sweep_<hash>/results.parquet`` and its figures.
-
-    Plans every job, runs them level by level through ``executor`` (in-process by default; see
-    :mod:`datadiet.experiments.executors`), skipping those finished earlier, then collects the rows.
-    """
-    out = Path(out)
+    """Run (or resume) a sweep; writes ``OUT/sweep_<hash>/results.parquet``, its figures, ``report.md``
+    and ``summary.json`` (see :func:`datadiet.engine.run_experiment`)."""
     spec = SweepSpec(as_spec(dataset), cfg)
-    ds = spec.data.load()
-    rd = RunDir(out, "sweep", spec.rundir_config()).create()
-    cells, jobs = spec.plan(ds.num_train)
-    executor = executor or InProcess()
-    run_jobs(jobs, ctx=Context(out, device=device, progress=progress), executor=executor)
-    results = spec.collect(cells, out)
-    results_path = rd.file("results.parquet")
-    atomic_write_parquet(results_path, results)
-    scored = {m: _scored_at(m, spec.score_job(m)) for m in cfg.methods}
-    summary = to_jsonable(
-        {
-            "dataset": spec.data.key(),
-            "class_names": list(ds.class_names),
-            "group_names": list(ds.group_names),
-            "groups": spec.data.groups or ("given with the data" if ds.g_test is not None else None),
-            "num_train": ds.num_train,
-            "config": cfg,
-            "results": str(results_path),
-            "command": command,
-            "runtime": runtime_info(),
-            "executor": {**executor.describe(), "device": device},
-            "jobs": len(jobs),
-            "scored_at": scored,
-        }
-    )
-    summary["figures"] = sweep_figures(results, summary, rd.path)
-    atomic_write_json(rd.file("summary.json"), summary)
-    return SweepResult(config=cfg, results=results, path=rd.path, results_path=results_path, figures=summary["figures"])
+    res = run_experiment(spec, out=out, executor=executor, device=device, progress=progress, command=command)
+    return SweepResult(cfg, res.results, res.folder, res.folder / "results.parquet", res.figures)
 
 
 def sweep_figures(results: pd.DataFrame, summary: dict, folder: Path) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Lottery tickets (pure): magnitude-pruning masks, random baselines, and linear mode connectivity.
 
 Tensors in, tensors out, no files; the IMP levels, rewinding and LMC runs are jobs in
-:mod:`datadiet.experiments.lottery`.
+:mod:`datadiet.stages.lottery`.
 """
 
 from datadiet.lottery.connectivity import ALPHAS, error_barrier, interpolate, pairwise_barriers
@@ -12,14 +12,18 @@ from datadiet.lottery.masks import (
     random_masks_like,
     sparsity,
 )
+from datadiet.lottery.pretrain import PRETRAIN_KINDS, check_pretrain, parse_pretrain
 
 __all__ = [
     "ALPHAS",
+    "PRETRAIN_KINDS",
+    "check_pretrain",
     "dense_masks",
     "error_barrier",
     "interpolate",
     "magnitude_prune",
     "pairwise_barriers",
+    "parse_pretrain",
     "prunable_weights",
     "random_masks_like",
     "sparsity",

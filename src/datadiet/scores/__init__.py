@@ -43,12 +43,12 @@ __all__ = [
 
 from datadiet.scores.methods import (
     BASELINES,
-    DYNAMIC_METHODS,
     METHODS,
     MODEL_METHODS,
+    TRAINING_DYNAMICS,
     parse_method,
     scored_at,
     seed_agreement,
 )
 
-__all__ += ["BASELINES", "DYNAMIC_METHODS", "METHODS", "MODEL_METHODS", "parse_method", "scored_at", "seed_agreement"]
+__all__ += ["BASELINES", "TRAINING_DYNAMICS", "METHODS", "MODEL_METHODS", "parse_method", "scored_at", "seed_agreement"]

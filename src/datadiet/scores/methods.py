@@ -14,9 +14,12 @@ from datadiet.scores.grand import grand
 from datadiet.validation import check_choice, check_epoch
 
 MODEL_METHODS = {"el2n": el2n, "grand": grand, "loss": loss, "margin": margin, "logit-margin": logit_margin}
-DYNAMIC_METHODS = ("forgetting", "aum")  # statistics of a training run, counted by batch hooks
+TRAINING_DYNAMICS = (
+    "forgetting",
+    "aum",
+)  # statistics of a whole training run, counted by batch hooks (not dynamic pruning)
 BASELINES = ("input-norm", "random")  # need no training
-METHODS = (*MODEL_METHODS, *DYNAMIC_METHODS, *BASELINES)
+METHODS = (*MODEL_METHODS, *TRAINING_DYNAMICS, *BASELINES)
 
 
 def parse_method(spec: str, *, score_epoch: float = DEFAULT_SCORE_EPOCH) -> tuple[str, int | float | None]:
@@ -26,12 +29,12 @@ def parse_method(spec: str, *, score_epoch: float = DEFAULT_SCORE_EPOCH) -> tupl
     name, sep, epoch = str(spec).partition("@")
     check_choice("method", name, METHODS)
     if not sep:
-        return name, (None if name in DYNAMIC_METHODS else score_epoch)
+        return name, (None if name in TRAINING_DYNAMICS else score_epoch)
     try:
         t = float(epoch)
     except ValueError:
         raise DataDietError(f"method {spec!r}: the epoch after @ must be a number, got {epoch!r}") from None
-    if name in DYNAMIC_METHODS and not t.is_integer():
+    if name in TRAINING_DYNAMICS and not t.is_integer():
         raise DataDietError(f"method {spec!r}: {name} counts whole epochs, got {epoch!r}")
     return name, check_epoch(f"method {spec!r}: the epoch after @", t)
 
@@ -40,7 +43,7 @@ def scored_at(method: str, epoch: int, schedule_epochs: int) -> str:
     """Plain words for when a method's scores were taken, for tables and titles."""
     if method in BASELINES:
         return "no training"
-    if method in DYNAMIC_METHODS:
+    if method in TRAINING_DYNAMICS:
         if epoch >= schedule_epochs:
             return f"counted over all {schedule_epochs} epochs"
         return f"counted over epochs 0-{epoch} of {schedule_epochs}"

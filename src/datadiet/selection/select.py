@@ -112,17 +112,30 @@ def select(
     """
     s = check_finite_1d("scores", scores)
     n = s.size
+    k, off, n_cut = _check_options(n, strategy, keep, offset, hard_cutoff, balanced)
+    seed = check_positive_int("seed", seed, allow_zero=True)
+    bins = check_positive_int("bins", bins)
+    if balanced and labels is None:
+        raise DataDietError("labels are required with balanced=True, got labels=None")
+    y = check_labels("labels", labels, n) if labels is not None else None
+
+    rng = np.random.default_rng(seed)
+    if not balanced:
+        picked = _select_one(s, k, strategy, off, n_cut, bins, rng)
+        return np.sort(picked).astype(np.int64)
+    return _select_balanced(s, y, k, strategy, offset, off, float(hard_cutoff), bins, rng)
+
+
+def _check_options(n: int, strategy: str, keep, offset, hard_cutoff, balanced) -> tuple[int, int, int]:
+    """``(kept, offset, cut)`` as counts of N, each option checked against the strategy."""
     check_choice("strategy", strategy, STRATEGIES)
     k = check_count_or_fraction("keep", keep, n)
     off = check_count_or_fraction("offset", offset, n)
-    seed = check_positive_int("seed", seed, allow_zero=True)
-    bins = check_positive_int("bins", bins)
     if isinstance(hard_cutoff, (bool, np.bool_)):
         raise DataDietError(f"hard_cutoff must be a fraction in [0, 1], got {hard_cutoff!r}")
     cutoff = check_fraction("hard_cutoff", hard_cutoff)
     if not isinstance(balanced, (bool, np.bool_)):
         raise DataDietError(f"balanced must be True or False, got {balanced!r}")
-
     if off and strategy != "window":
         raise DataDietError(f"offset applies only to strategy='window', got offset={offset!r} with {strategy!r}")
     if cutoff and strategy != "ccs":
@@ -137,19 +150,15 @@ def select(
             f"keep={keep!r} ({k}) exceeds the {n - n_cut} examples left after hard_cutoff={hard_cutoff!r} "
             f"drops {n_cut} of N={n}"
         )
+    return k, off, n_cut
 
-    if balanced and labels is None:
-        raise DataDietError("labels are required with balanced=True, got labels=None")
-    y = check_labels("labels", labels, n) if labels is not None else None
 
-    rng = np.random.default_rng(seed)
-    if not balanced:
-        picked = _select_one(s, k, strategy, off, n_cut, bins, rng)
-        return np.sort(picked).astype(np.int64)
-
+def _select_balanced(s, y, k: int, strategy: str, offset, off: int, cutoff: float, bins: int, rng) -> np.ndarray:
+    """The strategy within each class, every class keeping its share of ``k`` (largest remainder);
+    a count offset is offset / N of each class, a fractional one that fraction of it, rounded exactly."""
+    n = s.size
     classes, inverse, sizes = np.unique(y, return_inverse=True, return_counts=True)
     counts = _largest_remainder(k, sizes)
-    # offsets/cutoffs as fractions: a count offset is offset / N of each class, rounded exactly.
     parts = []
     for c in range(classes.size):
         members = np.flatnonzero(inverse == c)

@@ -11,12 +11,16 @@ resumes from what its run directory holds.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
+import torch
+
+from datadiet.engine.datasets import DatasetSpec, receive_dataset, shipped
+from datadiet.engine.jobs import Context, Job, run_job
 from datadiet.errors import DataDietError
-from datadiet.experiments.jobs import Context, DatasetSpec, Job, run_job
 from datadiet.validation import check_choice, check_positive_int
 
 EXECUTORS = ("inprocess", "ray")
@@ -25,8 +29,6 @@ EXECUTORS = ("inprocess", "ray")
 @contextmanager
 def torch_threads(threads: int | None):
     """Run with ``threads`` torch intra-op threads (None: leave as is)."""
-    import torch
-
     if threads is None:
         yield
         return
@@ -64,10 +66,6 @@ class InProcess:
 
 
 def _ray_task(job: Job, ctx: Context, threads: int, data: list) -> dict:  # runs on a Ray worker
-    import torch
-
-    from datadiet.experiments.jobs import receive_dataset, shipped
-
     fingerprint = job.data.fingerprint if hasattr(job, "data") else None
     if data and fingerprint is not None and not shipped(fingerprint):
         import ray
@@ -106,8 +104,6 @@ class RayExecutor:
         self.retries = check_positive_int("retries", retries, allow_zero=True)
         self._started = False
         if address is None and self.workers * self.threads > cores:
-            import sys
-
             sys.stderr.write(
                 f"datadiet: warning: {self.workers} workers x {self.threads} threads oversubscribe this "
                 f"machine's {cores} cores; jobs will run slower than they could\n"
@@ -162,11 +158,11 @@ class RayExecutor:
         task = ray.remote(num_cpus=1, max_retries=self.retries)(_ray_task)
         # workers may not share this process's working directory: give them the absolute path
         plain = replace(ctx.without_progress(), out=ctx.out.resolve())
-        shipped: dict[str, object] = {}  # one copy of each dataset in the object store, not one per task
+        stored: dict[str, object] = {}  # one copy of each dataset in the object store, not one per task
         for j in todo.values():
             spec = getattr(j, "data", None)
-            if isinstance(spec, DatasetSpec) and spec.fingerprint is not None and spec.fingerprint not in shipped:
-                shipped[spec.fingerprint] = ray.put(spec.load())
+            if isinstance(spec, DatasetSpec) and spec.fingerprint is not None and spec.fingerprint not in stored:
+                stored[spec.fingerprint] = ray.put(spec.load())
         bar = ctx.bar(f"{len(todo)} job(s) on Ray ({self.workers} workers x {self.threads} threads)")
         pending: dict = {}
         total = len(todo)
@@ -176,7 +172,7 @@ class RayExecutor:
                     break
                 if independent or all(d.key() in results for d in job.deps()):
                     fp = getattr(getattr(job, "data", None), "fingerprint", None)
-                    data = [shipped[fp]] if fp in shipped else []
+                    data = [stored[fp]] if fp in stored else []
                     pending[task.remote(job, plain, self.threads, data)] = job
                     del todo[key]
             if not pending:  # pragma: no cover - closure() always orders dependencies first
@@ -228,18 +224,3 @@ def make_executor(
             raise DataDietError("address and workers apply to executor 'ray' only")
         return InProcess(threads=threads)
     return RayExecutor(address=address, workers=workers, threads=threads)
-
-
-def study_parser(description: str):
-    """The command-line options every study module shares: where runs and results go, and where the
-    jobs run (``--executor``, ``--workers``, ``--threads``, ``--device``)."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--out", default="runs")
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--executor", default="inprocess")
-    ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cpu")
-    return ap

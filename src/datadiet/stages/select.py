@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from datadiet.defaults import DEFAULT_CCS_BINS
+from datadiet.engine.datasets import DatasetSpec
+from datadiet.engine.jobs import Context, Job
 from datadiet.errors import DataDietError
-from datadiet.experiments.jobs import Context, DatasetSpec, Job
 from datadiet.runs import RunDir, atomic_save_npy, config_hash
 from datadiet.selection import STRATEGIES, kept_per_class, select, strategy_options
+from datadiet.stages.score import ScoreJob, TableScoreJob, read_score_table
 from datadiet.validation import check_choice, check_fraction, check_indices, check_positive_int
 
 GIVEN = "given"  # explicit indices, not chosen here
@@ -29,7 +31,7 @@ GIVEN = "given"  # explicit indices, not chosen here
 class SelectJob(Job):
     """Keep ``keep`` (a fraction of the training set) by ``strategy`` on the scores of ``scores``.
 
-    ``scores`` is a :class:`~datadiet.experiments.scoring.ScoreJob` (None with ``strategy="random"``);
+    ``scores`` is a :class:`~datadiet.stages.score.ScoreJob` (or a :class:`TableScoreJob`) (None with ``strategy="random"``);
     ties are broken by ``seed``. The options mean what they mean in :func:`datadiet.selection.select`;
     those a strategy does not use are left out of the key.
     """
@@ -42,7 +44,7 @@ class SelectJob(Job):
     offset: float = 0.0
     hard_cutoff: float = 0.0
     bins: int = DEFAULT_CCS_BINS
-    scores: Any = None  # a ScoreJob
+    scores: ScoreJob | TableScoreJob | None = None
     given_hash: str | None = None
     given_indices: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
     kind: ClassVar[str] = "select"
@@ -108,8 +110,6 @@ class SelectJob(Job):
             if self.scores is None:
                 scores = np.zeros(len(labels))
             else:
-                from datadiet.experiments.scoring import read_score_table
-
                 scores = read_score_table(self.scores.table_path(ctx.out), dataset=ds)["score"].to_numpy()
             idx = select(
                 scores, keep=self.keep, strategy=self.strategy, seed=self.seed, labels=labels, **self.options()

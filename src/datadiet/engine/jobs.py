@@ -16,100 +16,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from datadiet.data.dataset import Dataset
 from datadiet.errors import DataDietError
 from datadiet.runs import RunDir, atomic_write_json, config_hash, read_json
+from datadiet.training.device import DEFAULT_DEVICE, resolve_device
 
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 JOURNAL = "journal.jsonl"
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How to rebuild a dataset in any process: a registered name (or ``npz:PATH``) and its options.
-
-    ``fingerprint`` is the content fingerprint the data must have (set by :meth:`resolve` when a job
-    is planned); a worker whose copy differs refuses to run instead of computing on other data.
-    ``data`` carries an in-memory :class:`Dataset` (see :meth:`of`): it is used as is in-process and
-    shipped by value to Ray workers; it is not part of the spec's identity (the fingerprint is).
-    ``groups`` names a grouping of :data:`datadiet.data.groups.GROUPINGS` applied on load (None: the
-    data's own groups, if any). Groups change no training, so they are not part of :meth:`key`.
-    """
-
-    name: str
-    data_dir: str | None = None
-    label_noise: float = 0.0
-    noise_seed: int = 0
-    samples: int | None = None
-    fingerprint: str | None = None
-    data: Dataset | None = field(default=None, compare=False, repr=False)
-    groups: str | None = field(default=None, metadata={"omit_default": True})
-
-    @classmethod
-    def of(cls, dataset: Dataset) -> DatasetSpec:
-        """The spec of an in-memory dataset (user arrays, test fixtures)."""
-        if not isinstance(dataset, Dataset):
-            raise DataDietError(f"dataset must be a datadiet Dataset or DatasetSpec, got {type(dataset).__name__}")
-        return cls(name=dataset.name, fingerprint=dataset.fingerprint, data=dataset)
-
-    def load(self) -> Dataset:
-        if self.data is not None:
-            ds = self.data
-        elif self.fingerprint is not None and self.fingerprint in _SHIPPED:
-            ds = _SHIPPED[self.fingerprint]  # sent to this worker by its executor
-        else:
-            from datadiet.data import load_dataset
-
-            ds = load_dataset(
-                self.name,
-                data_dir=self.data_dir,
-                label_noise=self.label_noise,
-                noise_seed=self.noise_seed,
-                samples=self.samples,
-            )
-        if self.fingerprint is not None and ds.fingerprint != self.fingerprint:
-            raise DataDietError(
-                f"dataset {self.name!r} here has fingerprint {ds.fingerprint}, but the job was planned on "
-                f"{self.fingerprint}: the data differs between machines"
-            )
-        if self.groups is not None:
-            from datadiet.data.groups import apply_grouping
-
-            ds = apply_grouping(ds, self.groups)
-        return ds
-
-    def resolve(self) -> DatasetSpec:
-        """This spec with the fingerprint of the data it loads (planning fixes what every job reads)."""
-        return self if self.fingerprint is not None else replace(self, fingerprint=self.load().fingerprint)
-
-    def key(self) -> dict:
-        """The part that affects results: the name and the content fingerprint (noise included)."""
-        if self.fingerprint is None:
-            raise DataDietError("DatasetSpec.key() needs a resolved spec (call resolve() first)")
-        return {"name": self.name, "fingerprint": self.fingerprint}
-
-
-_SHIPPED: dict[str, Dataset] = {}  # datasets an executor sent to this process, by fingerprint
-
-
-def receive_dataset(dataset: Dataset) -> None:
-    """Keep a dataset an executor sent here, so specs with its fingerprint load it without rebuilding."""
-    _SHIPPED[dataset.fingerprint] = dataset
-
-
-def shipped(fingerprint: str) -> bool:
-    return fingerprint in _SHIPPED
-
-
-def as_spec(dataset: Dataset | DatasetSpec) -> DatasetSpec:
-    """A resolved :class:`DatasetSpec` from a spec or an in-memory dataset."""
-    return (dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.of(dataset)).resolve()
 
 
 @dataclass(frozen=True)
@@ -117,11 +35,12 @@ class Context:
     """Where and how jobs run: the output root, the torch device, and (in-process only) progress bars."""
 
     out: Path
-    device: str = "cpu"
+    device: str = DEFAULT_DEVICE
     progress: ProgressFactory | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "device", resolve_device(self.device))  # "auto" becomes the device it means
 
     def without_progress(self) -> Context:
         return replace(self, progress=None)
@@ -238,21 +157,3 @@ def levels(jobs: Iterable[Job]) -> list[list[Job]]:
     for j in closure(jobs):
         out[depth[j.key()]].append(j)
     return out
-
-
-def run_jobs(jobs: Sequence[Job], *, ctx: Context, executor: Any = None) -> dict[str, dict]:
-    """Run ``jobs`` and their dependencies through ``executor`` (in-process by default); ``{key: summary}``.
-
-    Executors with a ``run_graph(jobs, ctx)`` start each job as soon as the jobs it reads are done;
-    others run the jobs level by level with ``map``.
-    """
-    from datadiet.experiments.executors import InProcess
-
-    executor = executor or InProcess()
-    if hasattr(executor, "run_graph"):
-        return executor.run_graph(closure(jobs), ctx)
-    results: dict[str, dict] = {}
-    for level in levels(jobs):
-        for j, r in zip(level, executor.map(level, ctx)):
-            results[j.key()] = r
-    return results

@@ -1,7 +1,7 @@
 """The lottery-ticket study at CPU scale (Paul et al. 2022's questions on MNIST-1D, confirmed on
 Fashion-MNIST), regenerated in one sitting:
 
-    .venv/bin/python -m datadiet.experiments.lottery_study --out runs --executor ray --workers 2
+    datadiet study lottery --out runs --results results --executor ray --workers 2 --threads 1
 
 1. **Gate**: IMP with rewinding to step k for k in 0, 8, 32, 96 (2 replicates, 14 levels: 95.6% of
    the weights pruned). k* is the smallest k whose deepest level matches the dense network (mean test
@@ -13,32 +13,30 @@ Fashion-MNIST), regenerated in one sitting:
    success better than the rewind point's own accuracy?
 4. **Fashion-MNIST**: the gate at k = 0 and k = 100 with the CNN, one replicate, 6 levels.
 
-Everything is a job (cached, resumable, any executor); tables go to ``RESULTS/lottery-*/`` with
-their figures and ``report.md`` (:func:`study_markdown`, also the README's block).
+Each setting is an experiment like any other (:class:`LotteryStudy`: every job cached, resumable, on
+any executor, run by :func:`datadiet.engine.run_experiment`; its second phase is planned once the
+gate's jobs are done); tables go to ``RESULTS/lottery-*/`` with their figures, ``report.md``
+(:func:`study_markdown`, also the README's block) and ``summary.json``.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
-from datadiet.experiments.executors import make_executor, study_parser
-from datadiet.experiments.jobs import Context, DatasetSpec, run_jobs
-from datadiet.experiments.lottery import LmcConfig, LotteryConfig, lmc_jobs, lottery_jobs, run_lmc, run_lottery
-from datadiet.experiments.scoring import ScoreConfig, ScoreJob
-from datadiet.runs import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_parquet,
-    read_json,
-    runtime_info,
-    to_jsonable,
-)
+from datadiet.engine import DatasetSpec, Job, closure, run_experiment
+from datadiet.experiments.lottery import LmcConfig, LmcExperiment, LotteryConfig, LotteryExperiment
+from datadiet.lottery import ALPHAS
+from datadiet.plots.lottery import accuracy_vs_remaining, accuracy_vs_subset_size, interpolation_paths, scatter
+from datadiet.runs import atomic_write_bytes, read_json
+from datadiet.stages.score import ScoreConfig, ScoreJob
 from datadiet.training import TrainConfig
+from datadiet.training.device import DEFAULT_DEVICE
 
 MATCH_POINTS = 0.5  # "matches the dense network": at most this many points below its mean
 
@@ -106,33 +104,32 @@ def gate_step(lottery: pd.DataFrame, levels: int) -> tuple[int | None, dict]:
     return next((k for k in sorted(matches) if matches[k]), None), info
 
 
-def run_study(
-    study: Study,
-    *,
-    out: Path,
-    results: Path,
-    executor,
-    device: str,
-    k_star: int | None = None,
-    command_args: list[str] | None = None,
-) -> dict:
-    """Run (or resume) one study; ``k_star`` overrides the gate's choice of rewind step."""
-    spec = study.data.resolve()
-    ctx = Context(out, device=device)
-    t0 = time.perf_counter()
-    lot = {k: _lottery(study, k, branches=k in study.branch_ks) for k in study.gate_ks}
-    lmc = {(k, "full"): _lmc(study, k) for k in study.gate_ks}
-    score = ScoreJob(spec, ScoreConfig(method="el2n", epoch=2, seeds=(0, 1, 2, 3), train=study.train))
-    jobs = [j for c in lot.values() for _, j in lottery_jobs(spec, c)] + [
-        j for c in lmc.values() for j in lmc_jobs(spec, c)
-    ]
-    run_jobs([*jobs, score] if study.sizes else jobs, ctx=ctx, executor=executor)
-    gate_rows = pd.concat([run_lottery(spec, c, out=out).results for c in lot.values()], ignore_index=True)
-    found, gate = gate_step(gate_rows, study.levels)
-    k_star = found if k_star is None else k_star
-    phase2: dict = {}
-    if study.sizes and k_star is not None:
-        table = score.load(out).table
+@dataclass(frozen=True)
+class LotteryStudy:
+    """One setting of the study as an experiment; ``k_star`` overrides the gate's choice of rewind step."""
+
+    study: Study
+    results: Path = Path("results")
+    k_star: int | None = None
+
+    @cached_property
+    def data(self) -> DatasetSpec:
+        return self.study.data.resolve()
+
+    def score_job(self) -> ScoreJob:
+        """EL2N (4 seeds at epoch 2) for the easy and hard pre-training subsets."""
+        return ScoreJob(self.data, ScoreConfig(method="el2n", epoch=2, seeds=(0, 1, 2, 3), train=self.study.train))
+
+    def gate_configs(self) -> tuple[dict, dict]:
+        """The gate: IMP and LMC from every gate step, pre-trained on the full data."""
+        study = self.study
+        lot = {k: _lottery(study, k, branches=k in study.branch_ks) for k in study.gate_ks}
+        lmc = {(k, "full"): _lmc(study, k) for k in study.gate_ks}
+        return lot, lmc
+
+    def subset_configs(self, k_star: int) -> tuple[dict, dict]:
+        """The data-diet pre-training at k* (every kind and size), and at the other gate steps."""
+        study, lot, lmc = self.study, {}, {}
         if k_star not in study.branch_ks:
             lot[(k_star, "branches")] = _lottery(study, k_star, branches=True)
         for kind in ("random", "easy", "hard"):
@@ -144,45 +141,87 @@ def run_study(
                     p = f"{kind}:{study.steps_size}"
                     lot[(k, p)] = _lottery(study, k, p)
                     lmc[(k, p)] = _lmc(study, k, p)
-        phase2 = {key: c for key, c in lot.items() if isinstance(key, tuple)}
-        jobs = [j for c in phase2.values() for _, j in lottery_jobs(spec, c, scores=table)]
-        jobs += [j for c in lmc.values() for j in lmc_jobs(spec, c, scores=table)]
-        run_jobs(jobs, ctx=ctx, executor=executor)
-    else:
-        table = None
-    seconds = time.perf_counter() - t0
-    lottery_rows = pd.concat(
-        [gate_rows] + [run_lottery(spec, c, out=out, scores=table).results for c in phase2.values()], ignore_index=True
-    )
-    lottery_rows = lottery_rows.drop_duplicates(subset=["condition", "replicate", "level", "rewind_step", "pretrain"])
-    lmc_rows = pd.concat([run_lmc(spec, c, out=out, scores=table).results for c in lmc.values()], ignore_index=True)
-    folder = results / study.name
-    folder.mkdir(parents=True, exist_ok=True)
-    for df in (lottery_rows, lmc_rows):
-        df["run_dir"] = df["run_dir"].map(lambda p: Path(p).name)  # portable: the job key, not this machine's path
-    atomic_write_parquet(folder / "lottery.parquet", lottery_rows)
-    atomic_write_parquet(folder / "lmc.parquet", lmc_rows)
-    summary = to_jsonable(
-        {
-            "dataset": spec.key(),
+        return lot, lmc
+
+    def experiments(self, out: Path) -> tuple[list, list, bool]:
+        """The lottery and LMC experiments planned so far, and whether the gate's jobs are all done."""
+        data, lot, lmc = self.data, *self.gate_configs()
+        lotteries = [LotteryExperiment(data, c) for c in lot.values()]
+        lmcs = [LmcExperiment(data, c) for c in lmc.values()]
+        first = [j for e in lotteries + lmcs for j in e.plan()] + ([self.score_job()] if self.study.sizes else [])
+        gated = all(j.is_done(out) for j in closure(first))
+        k_star = self.chosen_k(out) if gated else None
+        if gated and self.study.sizes and k_star is not None:
+            table = self.score_job().load(out).table
+            more_lot, more_lmc = self.subset_configs(k_star)
+            lotteries += [LotteryExperiment(data, c, table) for c in more_lot.values()]
+            lmcs += [LmcExperiment(data, c, table) for c in more_lmc.values()]
+        return lotteries, lmcs, gated
+
+    def gate(self, out: Path) -> tuple[int | None, dict]:
+        lot, _ = self.gate_configs()
+        rows = pd.concat([LotteryExperiment(self.data, c).collect(out)["results"] for c in lot.values()])
+        return gate_step(rows.reset_index(drop=True), self.study.levels)
+
+    def chosen_k(self, out: Path) -> int | None:
+        return self.gate(out)[0] if self.k_star is None else self.k_star
+
+    def plan(self, out: Path) -> list[Job]:
+        lotteries, lmcs, gated = self.experiments(out)
+        jobs = [j for e in lotteries + lmcs for j in e.plan()]
+        return jobs + ([self.score_job()] if self.study.sizes else [])
+
+    def folder(self, out: Path) -> Path:
+        return Path(self.results) / self.study.name
+
+    def collect(self, out: Path) -> dict[str, pd.DataFrame]:
+        lotteries, lmcs, _ = self.experiments(out)
+        lot = pd.concat([e.collect(out)["results"] for e in lotteries], ignore_index=True)
+        lot = lot.drop_duplicates(subset=["condition", "replicate", "level", "rewind_step", "pretrain"])
+        lmc = pd.concat([e.collect(out)["results"] for e in lmcs], ignore_index=True)
+        for df in (lot, lmc):
+            df["run_dir"] = df["run_dir"].map(lambda p: Path(p).name)  # portable: the job key, not this machine's path
+        return {"lottery": lot, "lmc": lmc}
+
+    def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
+        study = self.study
+        _, gate = self.gate(out)
+        return {
+            "dataset": self.data.key(),
             "train": study.train,
             "levels": study.levels,
             "replicates": study.replicates,
             "gate_ks": study.gate_ks,
-            "k_star": k_star,
+            "k_star": self.chosen_k(out),
             "gate": gate,
             "match_points": MATCH_POINTS,
-            "seconds": seconds,
-            "runtime": runtime_info(),
-            "executor": executor.describe() if hasattr(executor, "describe") else None,
-            "command": "python -m datadiet.experiments.lottery_study " + " ".join(command_args or []),
-            "device": device,
         }
-    )
-    atomic_write_json(folder / "summary.json", summary)
-    figures(folder)
-    atomic_write_bytes(folder / "report.md", study_markdown(folder).encode())
-    return summary
+
+    def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
+        figs = figures(summary, tables, folder)
+        text = study_markdown(summary, tables)
+        return {"figures": figs, "report": str(atomic_write_bytes(folder / "report.md", text.encode()))}
+
+
+def run_study(
+    study: Study,
+    *,
+    out: Path,
+    results: Path,
+    executor=None,
+    device: str = DEFAULT_DEVICE,
+    k_star: int | None = None,
+    command: str | None = None,
+) -> dict:
+    """Run (or resume) one setting of the study; its summary."""
+    exp = LotteryStudy(study, Path(results), k_star)
+    return run_experiment(exp, out=out, executor=executor, device=device, command=command).summary
+
+
+def load_study(folder: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """``(summary, tables)`` of a finished study folder."""
+    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in ("lottery", "lmc")}
+    return read_json(folder / "summary.json"), tables
 
 
 def _deep(lottery: pd.DataFrame, lmc: pd.DataFrame, levels: int) -> pd.DataFrame:
@@ -196,13 +235,9 @@ def _deep(lottery: pd.DataFrame, lmc: pd.DataFrame, levels: int) -> pd.DataFrame
     )
 
 
-def figures(folder: Path) -> dict[str, str]:
-    from datadiet.lottery import ALPHAS
-    from datadiet.plots.lottery import accuracy_vs_remaining, accuracy_vs_subset_size, interpolation_paths, scatter
-
-    s = read_json(folder / "summary.json")
-    lot = pd.read_parquet(folder / "lottery.parquet")
-    lmc = pd.read_parquet(folder / "lmc.parquet")
+def figures(s: dict, tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, str]:
+    """The study's figures, drawn from its summary and tables into ``folder``."""
+    lot, lmc = tables["lottery"], tables["lmc"]
     levels, k_star = s["levels"], s["k_star"]
     t = s["train"]
     setup = (
@@ -317,14 +352,10 @@ def _reading(lot: pd.DataFrame, s: dict) -> list[str]:
     return out
 
 
-def study_markdown(folder: Path) -> str:
-    """The study's tables and answers, computed from ``lottery.parquet``, ``lmc.parquet`` and
-    ``summary.json`` (the report and the README block are this text)."""
-    from scipy.stats import spearmanr
-
-    s = read_json(folder / "summary.json")
-    lot = pd.read_parquet(folder / "lottery.parquet")
-    lmc = pd.read_parquet(folder / "lmc.parquet")
+def study_markdown(s: dict, tables: dict[str, pd.DataFrame]) -> str:
+    """The study's tables and answers, from its summary and its ``lottery`` and ``lmc`` tables (the
+    report and the README block are this text)."""
+    lot, lmc = tables["lottery"], tables["lmc"]
     levels, k_star, t = s["levels"], s["k_star"], s["train"]
     pruned = 100 * (1 - 0.8**levels)
     lines = [
@@ -390,27 +421,3 @@ def study_markdown(folder: Path) -> str:
         ]
         lines += _reading(lot, s)
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = study_parser(__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["mnist1d", "fashion-mnist"], default=None)
-    args = ap.parse_args(argv)
-    studies = [s for s in (MNIST1D, FASHION) if args.only is None or s.data.name == args.only]
-    with make_executor(args.executor, workers=args.workers, threads=args.threads) as ex:
-        for study in studies:
-            t0 = time.perf_counter()
-            summary = run_study(
-                study,
-                out=Path(args.out),
-                results=Path(args.results),
-                executor=ex,
-                device=args.device,
-                command_args=list(argv) if argv is not None else __import__("sys").argv[1:],
-            )
-            print(f"{study.name}: k* = {summary['k_star']}, {time.perf_counter() - t0:.0f} s", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

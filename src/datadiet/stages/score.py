@@ -11,6 +11,7 @@ raw scores). Re-running, or scoring another method at the same epoch, retrains n
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import time
@@ -23,9 +24,10 @@ import pandas as pd
 
 from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
+from datadiet.engine.datasets import DatasetSpec
+from datadiet.engine.jobs import Context, Job
+from datadiet.engine.weights import RunDirCheckpointer, load_trained_model
 from datadiet.errors import DataDietError
-from datadiet.experiments.jobs import Context, DatasetSpec, Job, ProgressFactory, as_spec, run_jobs
-from datadiet.experiments.training import RunDirCheckpointer, load_trained_model
 from datadiet.models import build_model
 from datadiet.runs import (
     RunDir,
@@ -39,7 +41,7 @@ from datadiet.runs import (
 )
 from datadiet.scores.basic import input_norm, random_scores
 from datadiet.scores.dynamics import AUMHook, ForgettingHook
-from datadiet.scores.methods import BASELINES, DYNAMIC_METHODS, METHODS, MODEL_METHODS, scored_at, seed_agreement
+from datadiet.scores.methods import BASELINES, METHODS, MODEL_METHODS, TRAINING_DYNAMICS, scored_at, seed_agreement
 from datadiet.selection import noisy_recall
 from datadiet.training import TrainConfig, train
 from datadiet.validation import check_choice, check_epoch, seeds_from
@@ -64,15 +66,15 @@ class ScoreConfig:
     def __post_init__(self):
         check_choice("method", self.method, METHODS)
         if self.epoch is None:
-            default = {**dict.fromkeys(DYNAMIC_METHODS, self.train.epochs), **dict.fromkeys(BASELINES, 0)}
+            default = {**dict.fromkeys(TRAINING_DYNAMICS, self.train.epochs), **dict.fromkeys(BASELINES, 0)}
             object.__setattr__(self, "epoch", default.get(self.method, DEFAULT_SCORE_EPOCH))
         object.__setattr__(self, "epoch", check_epoch("epoch", self.epoch))
-        if self.method in DYNAMIC_METHODS and not isinstance(self.epoch, int):
+        if self.method in TRAINING_DYNAMICS and not isinstance(self.epoch, int):
             raise DataDietError(
                 f"method {self.method!r} counts whole epochs: epoch must be an integer, got {self.epoch}"
             )
         object.__setattr__(self, "seeds", tuple(seeds_from("seeds", self.seeds)))
-        if self.method in DYNAMIC_METHODS and self.epoch == 0:
+        if self.method in TRAINING_DYNAMICS and self.epoch == 0:
             raise DataDietError(f"method {self.method!r} counts over training: epoch must be >= 1, got 0")
         if self.epoch > self.train.epochs and self.method not in BASELINES:  # baselines train nothing
             raise DataDietError(
@@ -298,8 +300,6 @@ class TableScoreJob(Job):
 
     @classmethod
     def of(cls, data: DatasetSpec, path: str | Path) -> TableScoreJob:
-        import hashlib
-
         p = Path(path)
         try:
             digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
@@ -372,7 +372,7 @@ def _model_based(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed
 _SEED_SCORERS = {
     "random": _random,
     "input-norm": _input_norm,
-    **dict.fromkeys(DYNAMIC_METHODS, _dynamic),
+    **dict.fromkeys(TRAINING_DYNAMICS, _dynamic),
     **dict.fromkeys(MODEL_METHODS, _model_based),
 }
 assert set(_SEED_SCORERS) == set(METHODS)
@@ -394,40 +394,6 @@ def score_table(dataset: Dataset, per_seed: np.ndarray, seeds) -> pd.DataFrame:
     if dataset.noisy is not None:
         table["noisy"] = dataset.noisy
     return table
-
-
-def score_dataset(
-    dataset: Dataset | DatasetSpec,
-    config: ScoreConfig,
-    *,
-    out: str | Path,
-    progress: ProgressFactory | None = None,
-    executor=None,
-    device: str = "cpu",
-) -> ScoreResult:
-    """Run (or load) a scoring run; writes ``OUT/score_<hash>/scores.parquet`` and ``summary.json``.
-
-    The seeds' training runs are :class:`CheckpointJob` s run through ``executor`` (in-process by
-    default), then the :class:`ScoreJob` averages them.
-    """
-    return score_methods(dataset, [config], out=out, progress=progress, executor=executor, device=device)[0]
-
-
-def score_methods(
-    dataset: Dataset | DatasetSpec,
-    configs: list[ScoreConfig],
-    *,
-    out: str | Path,
-    progress: ProgressFactory | None = None,
-    executor=None,
-    device: str = "cpu",
-) -> list[ScoreResult]:
-    """:func:`score_dataset` for several methods at once: their jobs are planned together, so the
-    methods scored at one epoch share their training runs and an executor runs them side by side."""
-    spec = as_spec(dataset)
-    jobs = [ScoreJob(spec, c) for c in configs]
-    run_jobs(jobs, ctx=Context(out, device=device, progress=progress), executor=executor)
-    return [j.load(out) for j in jobs]
 
 
 def read_score_table(path: str | Path, *, dataset: Dataset | None = None) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Does the diet pay for itself? Fashion-MNIST, the default CNN, 3 training seeds per cell:
 
-    .venv/bin/python -m datadiet.experiments.diet_study --out runs --executor ray --workers 2 --threads 1
+    datadiet study diet --out runs --results results --executor ray --workers 2 --threads 1
 
 1. **The main sweep** (a superset of ``make run``): random pruning, the input-norm baseline, RS2 and
    InfoBatch (dynamic, no scoring) and EL2N scored by a cheap proxy (an MLP, 1 seed, epoch 1 of 4),
@@ -12,29 +12,27 @@
    top-k overlap with the reference, the scoring FLOPs, and the accuracy of training on the 60% each
    keeps (3 seeds).
 
-Everything is a job (cached, resumable, any executor); the tables, figures and ``report.md`` go to
-``RESULTS/fashion-mnist-diet/`` (:func:`study_markdown` is also the README's block).
+The study is an experiment like any other (:class:`DietStudy`: every job cached, resumable, on any
+executor, run by :func:`datadiet.engine.run_experiment`); its tables, figures, ``report.md`` and
+``summary.json`` go to ``RESULTS/fashion-mnist-diet/`` (:func:`study_markdown` is also the README's block).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from datadiet.experiments.executors import make_executor, study_parser
-from datadiet.experiments.jobs import Context, DatasetSpec, closure, run_jobs
-from datadiet.experiments.report import describe_setup, format_mean_std, load_sweep, report_markdown, write_report
-from datadiet.experiments.sweep import SweepConfig, SweepSpec, run_sweep
-from datadiet.runs import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json, runtime_info
+from datadiet.engine import DatasetSpec, Job, closure, run_experiment
+from datadiet.experiments.report import describe_setup, format_mean_std, load_sweep, report_markdown
+from datadiet.experiments.sweep import SweepConfig, SweepSpec, sweep_figures
+from datadiet.runs import atomic_write_bytes, read_json, runtime_info
 from datadiet.selection import ranking_agreement
 from datadiet.training import TrainConfig
+from datadiet.training.device import DEFAULT_DEVICE
 
 NAME = "fashion-mnist-diet"
 TRAIN = TrainConfig(model="cnn", epochs=4)
@@ -97,8 +95,7 @@ def variant_table(
     rows, cells = [], []
     for v in variants:
         spec = SweepSpec(data, v.sweep(main))
-        plan, _ = spec.plan()
-        res = spec.collect(plan, out)
+        res = spec.collect(out)["results"]
         res.insert(0, "variant", v.name)
         cells.append(res)
         agree = ranking_agreement(ref, _scores(spec, out), keep=AGREEMENT_KEEP)
@@ -125,50 +122,66 @@ def variant_table(
     return pd.DataFrame(rows), pd.concat(cells, ignore_index=True)
 
 
-def run_study(
-    *,
-    out: Path,
-    results: Path,
-    executor,
-    device: str = "cpu",
-    command_args: list[str] | None = None,
-    data: DatasetSpec | None = None,
-    main: SweepConfig = MAIN,
-    variants: tuple[Variant, ...] = VARIANTS,
-    name: str = NAME,
-) -> dict:
-    """Run (or resume) every job of the study at once, then write ``RESULTS/NAME/``. ``data``, ``main``
-    and ``variants`` default to the study's (Fashion-MNIST); tests pass tiny ones."""
-    data = (data or DatasetSpec("fashion-mnist")).resolve()
-    t0 = time.perf_counter()
-    specs = [SweepSpec(data, main), *(SweepSpec(data, v.sweep(main)) for v in variants)]
-    n = data.load().num_train
-    jobs = closure([j for s in specs for j in s.plan(n)[1]])
-    run_jobs(jobs, ctx=Context(out, device=device), executor=executor)
-    seconds = time.perf_counter() - t0
-    swept = run_sweep(data, main, out=out, executor=executor, device=device, command=_command(command_args))
-    write_report(swept.path)
-    folder = results / name
-    folder.mkdir(parents=True, exist_ok=True)
-    before = _previous_study(folder)  # read before the sweep's summary.json replaces it
-    for f in swept.path.iterdir():
-        if f.suffix in (".png", ".parquet", ".json"):
-            shutil.copy2(f, folder / f.name)
-    agreement, cells = variant_table(data, out, main=main, variants=variants)
-    atomic_write_parquet(folder / "scoring_variants.parquet", agreement)
-    atomic_write_parquet(folder / "scoring_variant_cells.parquet", cells)
-    summary = read_json(folder / "summary.json")
-    summary["study"] = {
-        "command": _command(command_args),
-        "seconds": before.get("seconds", 0.0) + seconds,  # a resumed or repeated study adds its time
-        "invocations": before.get("invocations", 1 if before else 0) + 1,
-        "jobs": len(jobs),
-        "executor": executor.describe(),
-        "runtime": {**runtime_info(), "cpu_count": os.cpu_count()},
-    }
-    atomic_write_json(folder / "summary.json", summary)
-    atomic_write_bytes(folder / "report.md", study_markdown(folder).encode())
-    return summary
+@dataclass(frozen=True)
+class DietStudy:
+    """The study as an experiment: the main sweep and one sweep per scoring variant, planned at once.
+
+    ``data``, ``main`` and ``variants`` default to the study's (Fashion-MNIST); tests pass tiny ones.
+    Its folder is ``RESULTS/NAME`` (not a run directory): the main sweep's ``results.parquet`` and
+    figures, ``scoring_variants.parquet``, ``scoring_variant_cells.parquet``, ``report.md`` and
+    ``summary.json`` (the main sweep's summary, with a ``study`` entry whose time adds up over
+    invocations).
+    """
+
+    results: Path = Path("results")
+    data: DatasetSpec = field(default_factory=lambda: DatasetSpec("fashion-mnist"))
+    main: SweepConfig = MAIN
+    variants: tuple[Variant, ...] = VARIANTS
+    name: str = NAME
+
+    def sweeps(self) -> list[SweepSpec]:
+        data = self.data.resolve()
+        return [SweepSpec(data, self.main), *(SweepSpec(data, v.sweep(self.main)) for v in self.variants)]
+
+    def plan(self, out: Path | None = None) -> list[Job]:
+        return closure([j for s in self.sweeps() for j in s.plan()])
+
+    def folder(self, out: Path) -> Path:
+        return Path(self.results) / self.name
+
+    def collect(self, out: Path) -> dict[str, pd.DataFrame]:
+        main = self.sweeps()[0]
+        agreement, cells = variant_table(main.data, out, main=self.main, variants=self.variants)
+        return {**main.collect(out), "scoring_variants": agreement, "scoring_variant_cells": cells}
+
+    def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
+        return self.sweeps()[0].summary(tables, out)
+
+    def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
+        """The main sweep's figures; the ``study`` entry (time over every invocation, read from the
+        previous ``summary.json`` before the runner replaces it); ``report.md``."""
+        before = _previous_study(folder)
+        study = {
+            "command": summary["command"],
+            "seconds": before.get("seconds", 0.0) + summary["seconds"],  # a resumed or repeated study adds its time
+            "invocations": before.get("invocations", 1 if before else 0) + 1,
+            "jobs": summary["jobs"],
+            "executor": {k: v for k, v in summary["executor"].items() if k != "device"},
+            "runtime": {**runtime_info(), "cpu_count": os.cpu_count()},
+        }
+        figures = sweep_figures(tables["results"], summary, folder)
+        full = {**summary, "figures": figures, "study": study}
+        text = study_markdown(full, tables)
+        return {
+            "figures": figures,
+            "study": study,
+            "report": str(atomic_write_bytes(folder / "report.md", text.encode())),
+        }
+
+
+def run_study(*, out: Path, executor=None, device: str = DEFAULT_DEVICE, command: str | None = None, **study) -> dict:
+    """Run (or resume) the study (``study``: the fields of :class:`DietStudy`); its summary."""
+    return run_experiment(DietStudy(**study), out=out, executor=executor, device=device, command=command).summary
 
 
 def _previous_study(folder: Path) -> dict:
@@ -177,10 +190,6 @@ def _previous_study(folder: Path) -> dict:
         return dict(read_json(folder / "summary.json").get("study") or {})
     except Exception:
         return {}
-
-
-def _command(args: list[str] | None) -> str:
-    return " ".join(["python -m datadiet.experiments.diet_study", *(args or [])])
 
 
 def variants_markdown(agreement: pd.DataFrame, cells: pd.DataFrame, setup: str) -> list[str]:
@@ -212,12 +221,20 @@ def variants_markdown(agreement: pd.DataFrame, cells: pd.DataFrame, setup: str) 
     return lines
 
 
-def study_markdown(folder: Path) -> str:
-    """``report.md`` of the study: the main sweep's report, then the scoring variants."""
+def load_study(folder: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """``(summary, tables)`` of a finished study folder."""
     summary, results = load_sweep(folder)
+    tables = {"results": results}
+    for name in ("scoring_variants", "scoring_variant_cells"):
+        tables[name] = pd.read_parquet(folder / f"{name}.parquet")
+    return summary, tables
+
+
+def study_markdown(summary: dict, tables: dict[str, pd.DataFrame]) -> str:
+    """``report.md`` of the study: the main sweep's report, then the scoring variants."""
+    results = tables["results"]
     text = report_markdown(summary, results)
-    agreement = pd.read_parquet(folder / "scoring_variants.parquet")
-    cells = pd.read_parquet(folder / "scoring_variant_cells.parquet")
+    agreement, cells = tables["scoring_variants"], tables["scoring_variant_cells"]
     study = summary.get("study") or {}
     lines = ["", *variants_markdown(agreement, cells, describe_setup(summary, results))]
     if study:
@@ -237,22 +254,3 @@ def study_markdown(folder: Path) -> str:
             "",
         ]
     return text.rstrip("\n") + "\n" + "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = study_parser(__doc__.splitlines()[0])
-    args = ap.parse_args(argv)
-    with make_executor(args.executor, workers=args.workers, threads=args.threads) as ex:
-        summary = run_study(
-            out=Path(args.out),
-            results=Path(args.results),
-            executor=ex,
-            device=args.device,
-            command_args=list(argv) if argv is not None else sys.argv[1:],
-        )
-    print(f"{NAME}: {summary['study']['seconds'] / 60:.1f} min, report {Path(args.results) / NAME / 'report.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

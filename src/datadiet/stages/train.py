@@ -1,13 +1,8 @@
-"""Training inside a run directory: skip when finished, resume when interrupted.
-
-The trainer (:func:`datadiet.training.train`) is pure; :class:`RunDirCheckpointer` is what it
-persists through here: the resume state (``state.pt``) and checkpoints (``checkpoints/step_*.pt``),
-written atomically and read back with ``weights_only=True`` (no pickled code is ever executed).
-"""
+"""The training stage: one training run in its run directory, on the full data, a selection, or
+pruned dynamically; it resumes when interrupted (through :class:`~datadiet.engine.weights.RunDirCheckpointer`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -15,80 +10,14 @@ from typing import ClassVar
 import numpy as np
 
 from datadiet.data.dataset import Dataset
+from datadiet.engine.datasets import DatasetSpec
+from datadiet.engine.jobs import Context, Job
+from datadiet.engine.weights import RunDirCheckpointer, load_trained_model
 from datadiet.errors import DataDietError
-from datadiet.experiments.jobs import Context, DatasetSpec, Job, as_spec, run_job
-from datadiet.experiments.selection import SelectJob
 from datadiet.runs import RunDir, atomic_save_npy, atomic_torch_save, runtime_info
-from datadiet.training import TrainConfig, train
+from datadiet.stages.select import SelectJob
+from datadiet.training import TrainConfig, predict_logits, train
 from datadiet.training.dynamic import DynamicPruning
-
-
-class RunDirCheckpointer:
-    """Keeps a training run's resume state and checkpoints in the folder ``path``."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    @property
-    def state_path(self) -> Path:
-        return self.path / "state.pt"
-
-    def _checkpoint_path(self, step: int) -> Path:
-        return self.path / "checkpoints" / f"step_{step:07d}.pt"
-
-    @staticmethod
-    def _load(path: Path) -> dict | None:
-        import torch
-
-        if not path.exists():
-            return None
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise DataDietError(f"cannot resume from {path}: {type(e).__name__}; delete it to start over") from None
-
-    def load_state(self) -> dict | None:
-        return self._load(self.state_path)
-
-    def save_state(self, state: dict) -> None:
-        atomic_torch_save(self.state_path, state)
-
-    def save_checkpoint(self, step: int, state_dict: dict) -> None:
-        atomic_torch_save(self._checkpoint_path(step), state_dict)
-
-    def load_checkpoint(self, step: int) -> dict | None:
-        return self._load(self._checkpoint_path(step))
-
-    def clear_state(self) -> None:
-        """Drop the resume state once the run's results are safely written."""
-        self.state_path.unlink(missing_ok=True)
-
-
-def load_weights(path: str | Path, what: str) -> dict:
-    """A state dict saved by a job, loaded with ``weights_only=True``; a missing or corrupt file is a
-    one-line :class:`DataDietError` naming ``what`` it is."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataDietError(f"{what} not found: {path} (has its job run?)") from None
-    except Exception as e:
-        raise DataDietError(f"cannot read {what} {path}: {type(e).__name__}; delete its folder to redo it") from None
-
-
-def load_trained_model(train: TrainConfig, dataset: Dataset, path: str | Path, what: str):
-    """``train``'s model for ``dataset`` with the weights a job saved at ``path`` (see :func:`load_weights`)."""
-    from datadiet.models import build_model
-
-    model = build_model(train.model, dataset.input_shape, dataset.num_classes, width=train.width, seed=train.init_seed)
-    model.load_state_dict(load_weights(path, what))
-    return model
-
-
-def dataset_key(dataset: Dataset) -> dict:
-    """The part of a dataset that affects results: its name and content fingerprint."""
-    return {"name": dataset.name, "fingerprint": dataset.fingerprint}
 
 
 @dataclass(frozen=True)
@@ -169,32 +98,7 @@ def load_test_predictions(job: TrainJob, out: str | Path, dataset: Dataset) -> n
                 return pred
         except (OSError, ValueError):
             pass  # a corrupt cache entry is recomputed
-    from datadiet.training import predict_logits
-
     model = load_trained_model(job.train, dataset, job.path(out) / "model.pt", f"training run {job.key()}'s model")
     pred = predict_logits(model, dataset.x_test).argmax(1).numpy().astype(np.int64)
     atomic_save_npy(path, pred)
     return pred
-
-
-def train_in_run_dir(
-    dataset: Dataset | DatasetSpec,
-    config: TrainConfig,
-    out: str | Path,
-    *,
-    subset: np.ndarray | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    device: str = "cpu",
-) -> dict:
-    """Train once per (dataset, config, subset); returns the summary stored in ``result.json``.
-
-    ``subset`` (explicit indices) becomes a :class:`SelectJob` of strategy ``given``: its run
-    directory holds the indices, so the training run is keyed by them.
-    """
-    spec = as_spec(dataset)
-    selection = None
-    if subset is not None:
-        selection = SelectJob.given(spec, subset)
-        run_job(selection, Context(out))
-    ctx = Context(out, device=device, progress=None if progress is None else (lambda _description: progress))
-    return run_job(TrainJob(spec, config, selection), ctx)

@@ -1,0 +1,93 @@
+"""Datasets as job inputs: a spec any process rebuilds the data from, and the copies executors ship.
+
+A :class:`DatasetSpec` names a registered dataset (or ``npz:PATH``, ``folder:PATH``) with its options
+and the content fingerprint planning fixed; every job holds one, so a worker in another process
+loads exactly the data the plan was made on, or refuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from datadiet.data import load_dataset
+from datadiet.data.dataset import Dataset
+from datadiet.data.groups import apply_grouping
+from datadiet.errors import DataDietError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to rebuild a dataset in any process: a registered name (or ``npz:PATH``) and its options.
+
+    ``fingerprint`` is the content fingerprint the data must have (set by :meth:`resolve` when a job
+    is planned); a worker whose copy differs refuses to run instead of computing on other data.
+    ``data`` carries an in-memory :class:`Dataset` (see :meth:`of`): it is used as is in-process and
+    shipped by value to Ray workers; it is not part of the spec's identity (the fingerprint is).
+    ``groups`` names a grouping of :data:`datadiet.data.groups.GROUPINGS` applied on load (None: the
+    data's own groups, if any). Groups change no training, so they are not part of :meth:`key`.
+    """
+
+    name: str
+    data_dir: str | None = None
+    label_noise: float = 0.0
+    noise_seed: int = 0
+    samples: int | None = None
+    fingerprint: str | None = None
+    data: Dataset | None = field(default=None, compare=False, repr=False)
+    groups: str | None = field(default=None, metadata={"omit_default": True})
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetSpec:
+        """The spec of an in-memory dataset (user arrays, test fixtures)."""
+        if not isinstance(dataset, Dataset):
+            raise DataDietError(f"dataset must be a datadiet Dataset or DatasetSpec, got {type(dataset).__name__}")
+        return cls(name=dataset.name, fingerprint=dataset.fingerprint, data=dataset)
+
+    def load(self) -> Dataset:
+        if self.data is not None:
+            ds = self.data
+        elif self.fingerprint is not None and self.fingerprint in _SHIPPED:
+            ds = _SHIPPED[self.fingerprint]  # sent to this worker by its executor
+        else:
+            ds = load_dataset(
+                self.name,
+                data_dir=self.data_dir,
+                label_noise=self.label_noise,
+                noise_seed=self.noise_seed,
+                samples=self.samples,
+            )
+        if self.fingerprint is not None and ds.fingerprint != self.fingerprint:
+            raise DataDietError(
+                f"dataset {self.name!r} here has fingerprint {ds.fingerprint}, but the job was planned on "
+                f"{self.fingerprint}: the data differs between machines"
+            )
+        if self.groups is not None:
+            ds = apply_grouping(ds, self.groups)
+        return ds
+
+    def resolve(self) -> DatasetSpec:
+        """This spec with the fingerprint of the data it loads (planning fixes what every job reads)."""
+        return self if self.fingerprint is not None else replace(self, fingerprint=self.load().fingerprint)
+
+    def key(self) -> dict:
+        """The part that affects results: the name and the content fingerprint (noise included)."""
+        if self.fingerprint is None:
+            raise DataDietError("DatasetSpec.key() needs a resolved spec (call resolve() first)")
+        return {"name": self.name, "fingerprint": self.fingerprint}
+
+
+_SHIPPED: dict[str, Dataset] = {}  # datasets an executor sent to this process, by fingerprint
+
+
+def receive_dataset(dataset: Dataset) -> None:
+    """Keep a dataset an executor sent here, so specs with its fingerprint load it without rebuilding."""
+    _SHIPPED[dataset.fingerprint] = dataset
+
+
+def shipped(fingerprint: str) -> bool:
+    return fingerprint in _SHIPPED
+
+
+def as_spec(dataset: Dataset | DatasetSpec) -> DatasetSpec:
+    """A resolved :class:`DatasetSpec` from a spec or an in-memory dataset."""
+    return (dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.of(dataset)).resolve()

@@ -1,0 +1,123 @@
+"""Scoring as an experiment: one or more methods scored on a dataset, averaged over their seeds.
+
+The methods are planned together, so those scored at one epoch share their training runs
+(:class:`~datadiet.stages.score.CheckpointJob`) and an executor runs them side by side. Each method's
+table is its :class:`~datadiet.stages.score.ScoreJob`'s ``score_<hash>/scores.parquet``; the
+experiment's folder ``scoring_<hash>`` holds ``results.parquet`` (one row per method: where its
+table is, when it was scored, how well its seeds agree, what it cost) and ``summary.json``. The
+diagnostic figures of each method go beside its table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from datadiet.data.dataset import Dataset
+from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
+from datadiet.plots.score_figures import score_figures
+from datadiet.runs import RunDir
+from datadiet.stages.score import ScoreConfig, ScoreJob, ScoreResult
+from datadiet.training.device import DEFAULT_DEVICE
+
+
+@dataclass(frozen=True)
+class ScoreExperiment:
+    """Score ``data`` by every config in ``configs``; ``figures``: draw each method's diagnostics."""
+
+    data: DatasetSpec
+    configs: tuple[ScoreConfig, ...]
+    figures: bool = True
+
+    def jobs(self) -> list[ScoreJob]:
+        return [ScoreJob(self.data, c) for c in self.configs]
+
+    def plan(self, out: Path) -> list[ScoreJob]:
+        return self.jobs()
+
+    def folder(self, out: Path) -> Path:
+        return (
+            RunDir(out, "scoring", {"dataset": self.data.key(), "scores": [j.key() for j in self.jobs()]}).create().path
+        )
+
+    def results(self, out: Path) -> list[ScoreResult]:
+        """Each method's finished result, its score table loaded."""
+        return [j.load(out) for j in self.jobs()]
+
+    def collect(self, out: Path) -> dict[str, pd.DataFrame]:
+        rows = []
+        for j in self.jobs():
+            r = j.result(out)
+            rows.append(
+                {
+                    "method": r["method"],
+                    "epoch": r["epoch"],
+                    "scored_at": r["scored_at"],
+                    "seeds": len(r["seeds"]),
+                    "seed_agreement": r["seed_agreement"]["pairwise"],
+                    "noisy_recall_top10": r.get("noisy_recall_top10"),
+                    "scores": str(j.table_path(out)),
+                }
+            )
+        return {"results": pd.DataFrame(rows)}
+
+    def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
+        methods = {}
+        for j in self.jobs():
+            r = j.result(out)
+            entry = {
+                "scores": str(j.table_path(out)),
+                "scored_at": r["scored_at"],
+                "seed_agreement": r["seed_agreement"],
+            }
+            entry["cost"] = r["cost"]
+            if "noisy_recall_top10" in r:
+                entry["noisy_recall_top10"] = r["noisy_recall_top10"]
+            methods[r["method"]] = entry
+        return {"dataset": self.data.key(), "scores": next(iter(methods.values()))["scores"], "methods": methods}
+
+    def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
+        """Each method's diagnostic figures, beside its score table (``folder`` is ``OUT/scoring_<hash>``,
+        so its parent is the output root the tables are under)."""
+        if not self.figures:
+            return {}
+        ds = self.data.load()
+        methods = summary["methods"]
+        for r in self.results(folder.parent):
+            methods[r.config.method].update(score_figures(ds, r))
+        return {"methods": methods}
+
+
+def score_methods(
+    dataset: Dataset | DatasetSpec,
+    configs: list[ScoreConfig],
+    *,
+    out: str | Path,
+    progress: ProgressFactory | None = None,
+    executor=None,
+    device: str = DEFAULT_DEVICE,
+    figures: bool = False,
+) -> list[ScoreResult]:
+    """Score several methods at once (see :class:`ScoreExperiment`); one :class:`ScoreResult` per config."""
+    exp = ScoreExperiment(as_spec(dataset), tuple(configs), figures=figures)
+    run_experiment(exp, out=out, executor=executor, device=device, progress=progress)
+    return exp.results(Path(out))
+
+
+def score_dataset(
+    dataset: Dataset | DatasetSpec,
+    config: ScoreConfig,
+    *,
+    out: str | Path,
+    progress: ProgressFactory | None = None,
+    executor=None,
+    device: str = DEFAULT_DEVICE,
+) -> ScoreResult:
+    """Run (or load) a scoring run; writes ``OUT/score_<hash>/scores.parquet`` and ``summary.json``.
+
+    The seeds' training runs are :class:`~datadiet.stages.score.CheckpointJob` s run through
+    ``executor`` (in-process by default), then the :class:`ScoreJob` averages them.
+    """
+    return score_methods(dataset, [config], out=out, progress=progress, executor=executor, device=device)[0]
