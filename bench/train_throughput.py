@@ -49,7 +49,7 @@ def hand_loop(ds, cfg: TrainConfig, steps: int) -> float:
 
 def trainer(ds, cfg: TrainConfig, steps: int) -> float:
     t0 = time.perf_counter()
-    r = train(ds, cfg, stop_after=steps)
+    r = train(ds, cfg, stop_at=steps)
     elapsed = time.perf_counter() - t0
     # the trainer evaluates on the test set at the end; time only the training part it reports
     return r.examples_seen / r.seconds if r.seconds > 0 else r.examples_seen / elapsed

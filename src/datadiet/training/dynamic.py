@@ -40,6 +40,7 @@ from typing import NamedTuple, Protocol
 import torch
 
 from datadiet.errors import DataDietError
+from datadiet.training.seeds import seeded_generator
 from datadiet.validation import check_choice, check_fraction, check_positive_int
 
 INFOBATCH_ANNEAL = 0.125  # the final fraction of epochs InfoBatch trains on all the data
@@ -62,12 +63,6 @@ class EpochSampler(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-def _generator(*parts: int) -> torch.Generator:
-    from datadiet.training.trainer import derived_seed
-
-    return torch.Generator().manual_seed(derived_seed(*parts))
-
-
 class RS2:
     """Repeated random sampling without replacement: epoch ``e`` visits the slice
     ``[e * size, (e + 1) * size)`` of the stream ``perm_0 ++ perm_1 ++ ...`` of random permutations
@@ -79,7 +74,7 @@ class RS2:
         self.seed = seed
 
     def _cycle(self, c: int) -> torch.Tensor:
-        return torch.randperm(self.n, generator=_generator(self.seed, c, 0x52532))
+        return torch.randperm(self.n, generator=seeded_generator(self.seed, c, 0x52532))
 
     def plan(self, epoch: int) -> EpochPlan:
         start, stop = epoch * self.size, (epoch + 1) * self.size
@@ -121,7 +116,7 @@ class InfoBatch:
         self.losses = torch.full((n,), float("nan"), dtype=torch.float64)
 
     def plan(self, epoch: int) -> EpochPlan:
-        order = _generator(self.seed, epoch, 0x1B)
+        order = seeded_generator(self.seed, epoch, 0x1B)
         if epoch == 0 or epoch >= self.stop or self.skip == 0 or torch.isnan(self.losses).any():
             return EpochPlan(torch.randperm(self.n, generator=order), None)
         low = torch.nonzero(self.losses < self.losses.mean()).flatten()
@@ -129,7 +124,7 @@ class InfoBatch:
         weights = torch.ones(self.n, dtype=torch.float32)
         keep = torch.ones(self.n, dtype=torch.bool)
         if d:
-            skipped = low[torch.randperm(low.numel(), generator=_generator(self.seed, epoch, 0x1C))[:d]]
+            skipped = low[torch.randperm(low.numel(), generator=seeded_generator(self.seed, epoch, 0x1C))[:d]]
             keep[skipped] = False
             if d < low.numel():
                 weights[low] = low.numel() / (low.numel() - d)  # = 1 / (1 - r_e)
