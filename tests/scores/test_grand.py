@@ -1,7 +1,6 @@
 """GraNd: the fast batched ``grand`` against an independent naive per-example implementation."""
 
 import copy
-import importlib
 import warnings
 
 import numpy as np
@@ -11,9 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datadiet.models import build_model
-from datadiet.scores import grand
-
-grand_mod = importlib.import_module("datadiet.scores.grand")  # the package re-exports the function under the same name
+from datadiet.scores import grand, grand_rules
 
 
 def naive_grand(model, x, y, params=None):
@@ -157,23 +154,23 @@ def conv_zoo():
 )
 def test_exact_on_conv_zoo(monkeypatch, conv_zoo, mode, conv_mat):
     # every layer through each path: ghost norm, materialised by grouped conv or by patches
-    monkeypatch.setattr(grand_mod, "_MODE", mode)
-    monkeypatch.setattr(grand_mod, "_CONV_MAT", conv_mat)
+    monkeypatch.setattr(grand_rules, "_MODE", mode)
+    monkeypatch.setattr(grand_rules, "_CONV_MAT", conv_mat)
     model, x, y, ref = conv_zoo
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # everything here is covered: no fallback warning
         got = grand(model, x, y, batch_size=4)
     np.testing.assert_allclose(got, ref, rtol=1e-4)
     if mode == "auto":
-        monkeypatch.setattr(grand_mod, "_CHUNK_ELEMS", 500)  # forces many small chunks per layer
+        monkeypatch.setattr(grand_rules, "CHUNK_ELEMS", 500)  # forces many small chunks per layer
         np.testing.assert_allclose(grand(model, x, y, batch_size=7), got, rtol=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("mode, conv_mat", [("mat", "grouped"), ("mat", "patches"), ("ghost", "auto")])
 def test_exact_on_conv1d_and_conv3d(monkeypatch, mode, conv_mat):
-    monkeypatch.setattr(grand_mod, "_MODE", mode)
-    monkeypatch.setattr(grand_mod, "_CONV_MAT", conv_mat)
+    monkeypatch.setattr(grand_rules, "_MODE", mode)
+    monkeypatch.setattr(grand_rules, "_CONV_MAT", conv_mat)
     torch.manual_seed(0)
     check(Conv1dZoo(), *data((3, 23)))
     conv3d = nn.Sequential(

@@ -13,7 +13,8 @@ from torch import nn
 from datadiet.errors import DataDietError
 from datadiet.models import build_model
 from datadiet.scores import el2n, grand, grand_loop, input_norm, loss, margin
-from tests.scores.test_grand import grand_mod, naive_grand
+from datadiet.scores.grand_exact import CHECK_BATCH
+from tests.scores.test_grand import naive_grand
 
 V, D, C = 11, 8, 5  # vocabulary, width, classes
 
@@ -156,7 +157,7 @@ def test_sequence_first_layout(model_cls, n, t):
     msgs = " ".join(str(w.message) for w in rec)
     assert re.search(r"Linear 'inp' [^;]*batch", msgs), msgs
     assert "LayerNorm 'ln'" in msgs and "Linear 'ff'" in msgs and "Linear 'head'" not in msgs
-    if t == n <= grand_mod._CHECK_BATCH:
+    if t == n <= CHECK_BATCH:
         assert "alone" in msgs  # caught by the single-example check: the shape check cannot see it
     # independent of the batch size (T != B in every batch here)
     with pytest.warns(UserWarning):
