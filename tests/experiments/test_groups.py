@@ -9,9 +9,10 @@ from datadiet.data.groups import apply_grouping, brightness_quartiles, group_acc
 from datadiet.errors import DataDietError
 from datadiet.experiments import SweepConfig, run_sweep
 from datadiet.experiments.prune import prune, read_kept, sidecar_path
-from datadiet.experiments.report import report_markdown, subgroup_changes
 from datadiet.experiments.scoring import ScoreConfig, score_dataset
 from datadiet.experiments.training import TEST_PREDICTIONS
+from datadiet.reports import report_markdown
+from datadiet.tables import subgroup_changes
 from datadiet.training import TrainConfig
 
 TCFG = TrainConfig(model="mlp", epochs=2, batch_size=32)

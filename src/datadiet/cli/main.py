@@ -469,7 +469,7 @@ def sweep(
     with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
         res = run_sweep(spec, cfg, out=out, progress=new_bar, command=command, executor=ex, device=dev)
     report = write_report(res.path)
-    from datadiet.plots import accuracy_table
+    from datadiet.tables import accuracy_table
 
     table = accuracy_table(res.results)
     summary = {**res.overview(), "report": str(report)}
@@ -654,7 +654,8 @@ def report(
     json_: JsonOpt = False,
 ):
     """Draw the figures again and write RUN_DIR/report.md: accuracy table, figures, per-class effects, compute."""
-    from datadiet.experiments.report import accuracy_markdown, load_sweep, write_report
+    from datadiet.experiments.report import load_sweep, write_report
+    from datadiet.reports import accuracy_markdown
 
     path = write_report(run_dir, redraw=True)
     if markdown:  # plain text, not through rich: it must paste into a README unchanged

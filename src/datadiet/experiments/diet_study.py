@@ -30,8 +30,9 @@ import pandas as pd
 
 from datadiet.experiments.executors import make_executor, study_parser
 from datadiet.experiments.jobs import Context, DatasetSpec, closure, run_jobs
-from datadiet.experiments.report import describe_setup, format_mean_std, load_sweep, report_markdown, write_report
+from datadiet.experiments.report import load_sweep, write_report
 from datadiet.experiments.sweep import SweepConfig, SweepSpec, run_sweep
+from datadiet.reports import describe_setup, format_mean_std, report_markdown
 from datadiet.runs import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json, runtime_info
 from datadiet.selection import ranking_agreement
 from datadiet.training import TrainConfig
