@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from datadiet import readme
-from datadiet.experiments.report import write_report
-from datadiet.plots.sweep import full_data_rows
+from datadiet.experiments.sweep import write_report
+from datadiet.tables import full_data_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = sorted(p.parent for p in (ROOT / "results").glob("*/results.parquet"))

@@ -6,14 +6,15 @@
 A block is the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; :data:`BLOCKS`
 says what each NAME is made from. Numbers come from ``results.parquet`` (+ ``summary.json`` when
 the folder has one; without it the budget comes from the ``budget`` column and the schedule is
-"schedule unknown"), formatted by :mod:`datadiet.experiments.report`, so the README and every
-``report.md`` say the same thing.
+"schedule unknown"), computed by :mod:`datadiet.tables` and written by :mod:`datadiet.reports`, so the
+README and every ``report.md`` say the same thing.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -21,17 +22,21 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from datadiet.errors import DataDietError
-from datadiet.experiments.report import (
-    accuracy_cells,
+from datadiet.experiments.studies.diet import variants_markdown
+from datadiet.experiments.studies.lottery import load_study, study_markdown
+from datadiet.experiments.sweep import load_sweep
+from datadiet.reports import (
     accuracy_markdown,
+    amortisation_markdown,
     describe_setup,
     format_difference,
     format_mean_std,
-    load_sweep,
-    seed_stats,
 )
+from datadiet.runs import atomic_write_bytes
+from datadiet.tables import accuracy_cells, seed_stats
 
 DISPLAY_NAMES = {"el2n": "EL2N", "grand": "GraNd", "random": "random", "forgetting": "forgetting", "aum": "AUM"}
 
@@ -117,8 +122,6 @@ def table_block(root: Path, folder: str) -> str:
 
 def label_noise_block(root: Path, folder: str) -> str:
     """How many flipped labels each method's top-scored 10% catches, from the score runs' summary.json."""
-    import json
-
     rows = []
     for path in sorted((root / folder).glob("*.json")):
         s = json.loads(path.read_text())
@@ -146,25 +149,18 @@ def label_noise_block(root: Path, folder: str) -> str:
 
 
 def lottery_block(root: Path, folder: str) -> str:
-    """The lottery study's tables and answers (:func:`datadiet.experiments.lottery_study.study_markdown`)."""
-    from datadiet.experiments.lottery_study import study_markdown
-
+    """The lottery study's tables and answers (:func:`datadiet.experiments.studies.lottery.study_markdown`)."""
     if not (root / folder / "lottery.parquet").exists():
-        raise DataDietError(f"{folder} has no lottery.parquet (run python -m datadiet.experiments.lottery_study)")
-    return study_markdown(root / folder) + f"\nReport and figures: {_link(folder)}\n"
+        raise DataDietError(f"{folder} has no lottery.parquet (run datadiet study lottery)")
+    return study_markdown(*load_study(root / folder)) + f"\nReport and figures: {_link(folder)}\n"
 
 
 def diet_block(root: Path, folder: str) -> str:
-    """The diet study (:mod:`datadiet.experiments.diet_study`): the verdict, every cell's FLOPs and
+    """The diet study (:mod:`datadiet.experiments.studies.diet`): the verdict, every cell's FLOPs and
     accuracy with the reuses to pay back, and the cheaper-scoring table."""
-    import pandas as pd
-
-    from datadiet.experiments.diet_study import variants_markdown
-    from datadiet.experiments.report import amortisation_markdown
-
     path = root / folder
     if not (path / "scoring_variants.parquet").exists():
-        raise DataDietError(f"{folder} has no scoring_variants.parquet (run python -m datadiet.experiments.diet_study)")
+        raise DataDietError(f"{folder} has no scoring_variants.parquet (run datadiet study diet)")
     summary, results = load_sweep(path)
     setup = describe_setup(summary, results)
     agreement = pd.read_parquet(path / "scoring_variants.parquet")
@@ -263,8 +259,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(line)
         return 1
     if new != text:
-        from datadiet.runs import atomic_write_bytes
-
         atomic_write_bytes(readme, new.encode())
     print(
         f"{readme}: {len(stale)} of {len(changes)} results block(s) rewritten"

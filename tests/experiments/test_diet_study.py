@@ -3,9 +3,8 @@
 import pandas as pd
 import pytest
 
+from datadiet.engine import DatasetSpec, InProcess
 from datadiet.experiments.studies.diet import Variant, load_study, run_study, study_markdown
-from datadiet.engine import InProcess
-from datadiet.engine import DatasetSpec
 from datadiet.experiments.sweep import SweepConfig
 from datadiet.selection import ranking_agreement
 from datadiet.training import TrainConfig

@@ -7,11 +7,11 @@ import pytest
 from datadiet.data import from_arrays
 from datadiet.data.groups import apply_grouping, brightness_quartiles, group_accuracy
 from datadiet.errors import DataDietError
-from datadiet.experiments import SweepConfig, run_sweep
+from datadiet.experiments import ScoreConfig, SweepConfig, run_sweep, score_dataset
 from datadiet.experiments.prune import prune, read_kept, sidecar_path
-from datadiet.experiments.report import report_markdown, subgroup_changes
-from datadiet.experiments import ScoreConfig, score_dataset
+from datadiet.reports import report_markdown
 from datadiet.stages.train import TEST_PREDICTIONS
+from datadiet.tables import subgroup_changes
 from datadiet.training import TrainConfig
 
 TCFG = TrainConfig(model="mlp", epochs=2, batch_size=32)

@@ -108,7 +108,7 @@ def test_pretraining_subsets_are_class_balanced_and_follow_the_scores(tmp_path):
     res = run_lottery(data, cfg, out=tmp_path, scores=table).results
     assert (res["pretrain_size"] == 100).all()
     with pytest.raises(DataDietError, match="needs a score table"):
-        LotteryExperiment(data, cfg).jobs
+        LotteryExperiment(data, cfg).plan()
 
 
 @pytest.mark.parametrize(

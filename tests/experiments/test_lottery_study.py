@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pandas as pd
 
-from datadiet.experiments import InProcess
 from datadiet.engine import DatasetSpec
+from datadiet.experiments import InProcess
 from datadiet.experiments.studies.lottery import MNIST1D, gate_step, load_study, run_study, study_markdown
 from datadiet.training import TrainConfig
 

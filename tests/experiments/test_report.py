@@ -9,18 +9,15 @@ import pandas as pd
 import pytest
 
 from datadiet.errors import DataDietError
-from datadiet.experiments.report import (
+from datadiet.experiments.sweep import load_sweep, write_report
+from datadiet.reports import (
     accuracy_markdown,
-    amortisation,
     cheap_and_close_sentence,
-    comparisons,
     describe_setup,
     format_difference,
     format_mean_std,
-    load_sweep,
-    reuses_to_pay_back,
-    write_report,
 )
+from datadiet.tables import amortisation, comparisons, reuses_to_pay_back
 from tests.cli.conftest import last_json, run_cli
 
 TRAIN = {

@@ -8,19 +8,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import datadiet.plots.sweep as sweep_plots
 from datadiet.errors import DataDietError
 from datadiet.plots import (
-    accuracy_table,
+    METHOD_STYLES,
     accuracy_vs_flops,
     accuracy_vs_fraction,
     compute_dividend,
     extreme_examples,
-    flops_points,
-    pareto_front,
     per_class_change,
     score_histograms,
     score_vs_input_norm,
 )
+from datadiet.tables import (
+    METHOD_ORDER,
+    accuracy_table,
+    class_changes,
+    compute_points,
+    flops_points,
+    fraction_points,
+    is_dynamic,
+    pareto_front,
+)
+from datadiet.training.dynamic import DYNAMIC_PRUNERS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASS_NAMES = ["cat", "dog", "aeroplane"]
@@ -167,41 +177,41 @@ def test_score_vs_input_norm_rejects_mismatch(tmp_path):
 
 
 def test_accuracy_vs_fraction(sweep_table, tmp_path):
-    assert_png(accuracy_vs_fraction(sweep_table, tmp_path / "acc.png"))
-    assert_png(accuracy_vs_fraction(sweep_table, tmp_path / "acc2.png", title="CIFAR-10, ResNet-18"))
+    assert_png(accuracy_vs_fraction(fraction_points(sweep_table), tmp_path / "acc.png"))
+    assert_png(accuracy_vs_fraction(fraction_points(sweep_table), tmp_path / "acc2.png", title="CIFAR-10, ResNet-18"))
 
 
 def test_accuracy_vs_fraction_with_full_rows_under_each_method(sweep_table, tmp_path):
     full = sweep_table[sweep_table["method"] == "full"]
     per_method = pd.concat([full.assign(method=m) for m in ("random", "el2n", "grand")])
     res = pd.concat([sweep_table[sweep_table["method"] != "full"], per_method], ignore_index=True)
-    assert_png(accuracy_vs_fraction(res, tmp_path / "acc.png"))
+    assert_png(accuracy_vs_fraction(fraction_points(res), tmp_path / "acc.png"))
     table = accuracy_table(res)
     assert table[0.0].nunique() == 1  # the pooled full-data accuracy
     assert table.loc["el2n", 0.0] == pytest.approx(round(full["test_accuracy"].mean() * 100, 2))
 
 
 def test_per_class_change(sweep_table, tmp_path):
-    assert_png(per_class_change(sweep_table, CLASS_NAMES, tmp_path / "pc.png", fraction=0.5))
+    assert_png(per_class_change(class_changes(sweep_table, 0.5), CLASS_NAMES, tmp_path / "pc.png"))
 
 
 def test_per_class_change_unknown_fraction_lists_available(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match=r"available fractions: 0\.3, 0\.5"):
-        per_class_change(sweep_table, CLASS_NAMES, tmp_path / "pc.png", fraction=0.7)
+        class_changes(sweep_table, 0.7)
 
 
 def test_per_class_change_needs_full_rows(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match="fraction == 0"):
-        per_class_change(sweep_table[sweep_table["fraction"] > 0], CLASS_NAMES, tmp_path / "pc.png", fraction=0.5)
+        class_changes(sweep_table[sweep_table["fraction"] > 0], 0.5)
 
 
 def test_compute_dividend(sweep_table, tmp_path):
-    assert_png(compute_dividend(sweep_table, tmp_path / "cd.png"))
+    assert_png(compute_dividend(compute_points(sweep_table), tmp_path / "cd.png"))
 
 
 def test_compute_dividend_needs_cost_columns(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match="scoring_examples"):
-        compute_dividend(sweep_table.drop(columns="scoring_examples"), tmp_path / "cd.png")
+        compute_points(sweep_table.drop(columns="scoring_examples"))
 
 
 def test_accuracy_table(sweep_table):
@@ -217,7 +227,7 @@ def test_accuracy_table(sweep_table):
 
 def test_sweep_rejects_bad_fraction(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match="fraction"):
-        accuracy_vs_fraction(sweep_table.assign(fraction=1.5), tmp_path / "x.png")
+        fraction_points(sweep_table.assign(fraction=1.5))
 
 
 # -- titles and subtitles (the sweep's budget and schedule) -----------------------------------------
@@ -231,8 +241,6 @@ SETUP = (
 @pytest.fixture
 def figure_texts(monkeypatch):
     """Every text drawn on each figure saved by the sweep plots, flattened to one string per figure."""
-    import datadiet.plots.sweep as sweep_plots
-
     seen = []
     real = sweep_plots.save_figure
 
@@ -248,10 +256,10 @@ def figure_texts(monkeypatch):
 @pytest.mark.parametrize(
     "draw",
     [
-        lambda t, p, **kw: accuracy_vs_fraction(t, p, **kw),
-        lambda t, p, **kw: per_class_change(t, CLASS_NAMES, p, fraction=0.5, **kw),
-        lambda t, p, **kw: compute_dividend(t, p, **kw),
-        lambda t, p, **kw: accuracy_vs_flops(t, p, **kw),
+        lambda t, p, **kw: accuracy_vs_fraction(fraction_points(t), p, **kw),
+        lambda t, p, **kw: per_class_change(class_changes(t, 0.5), CLASS_NAMES, p, **kw),
+        lambda t, p, **kw: compute_dividend(compute_points(t), p, **kw),
+        lambda t, p, **kw: accuracy_vs_flops(flops_points(t), p, **kw),
     ],
     ids=["accuracy_vs_fraction", "per_class_change", "compute_dividend", "accuracy_vs_flops"],
 )
@@ -270,7 +278,7 @@ def test_sweep_plots_take_title_and_subtitle(draw, sweep_table, tmp_path, figure
 
 def test_sweep_plot_subtitle_must_be_text(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match="subtitle must be a string"):
-        accuracy_vs_fraction(sweep_table, tmp_path / "x.png", subtitle=3)
+        accuracy_vs_fraction(fraction_points(sweep_table), tmp_path / "x.png", subtitle=3)
 
 
 def test_per_class_change_whiskers_with_identical_seeds(sweep_table, tmp_path):
@@ -283,7 +291,7 @@ def test_per_class_change_whiskers_with_identical_seeds(sweep_table, tmp_path):
             0.7296554464299441,
             np.where(same["fraction"] == 0, 0.17565562060255901, same[f"class_{k}_accuracy"]),
         )
-    assert_png(per_class_change(same, CLASS_NAMES, tmp_path / "pc.png", fraction=0.5))
+    assert_png(per_class_change(class_changes(same, 0.5), CLASS_NAMES, tmp_path / "pc.png"))
 
 
 # -- accuracy vs total FLOPs and the Pareto front ----------------------------------------------------
@@ -348,8 +356,6 @@ def test_flops_points_marks_the_pareto_front():
 
 
 def test_accuracy_vs_flops_draws_the_front(tmp_path, figure_texts, monkeypatch):
-    import datadiet.plots.sweep as sweep_plots
-
     steps = []
     real = sweep_plots.save_figure
 
@@ -358,7 +364,7 @@ def test_accuracy_vs_flops_draws_the_front(tmp_path, figure_texts, monkeypatch):
         return real(fig, path)
 
     monkeypatch.setattr(sweep_plots, "save_figure", capture)
-    out = accuracy_vs_flops(flops_results(), tmp_path / "pareto.png", subtitle=SETUP)
+    out = accuracy_vs_flops(flops_points(flops_results()), tmp_path / "pareto.png", subtitle=SETUP)
     assert out == tmp_path / "pareto.png"
     assert_png(out, min_bytes=30_000)
     (line,) = steps
@@ -371,11 +377,11 @@ def test_accuracy_vs_flops_draws_the_front(tmp_path, figure_texts, monkeypatch):
 
 def test_accuracy_vs_flops_needs_flops_and_full_data(sweep_table, tmp_path):
     with pytest.raises(DataDietError, match="flops_vs_full"):
-        accuracy_vs_flops(sweep_table.drop(columns="flops_vs_full"), tmp_path / "x.png")
+        flops_points(sweep_table.drop(columns="flops_vs_full"))
     with pytest.raises(DataDietError, match="fraction == 0"):
-        accuracy_vs_flops(sweep_table[sweep_table["fraction"] > 0], tmp_path / "x.png")
+        flops_points(sweep_table[sweep_table["fraction"] > 0])
     with pytest.raises(DataDietError, match="no pruned rows"):
-        accuracy_vs_flops(sweep_table.assign(flops_vs_full=np.nan), tmp_path / "x.png")
+        accuracy_vs_flops(flops_points(sweep_table.assign(flops_vs_full=np.nan)), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -383,6 +389,46 @@ def test_accuracy_vs_flops_dynamic_methods_and_single_seed(sweep_table, tmp_path
     dyn = sweep_table[sweep_table["method"] == "random"].assign(method="infobatch")
     res = pd.concat([sweep_table, dyn], ignore_index=True)
     res = res[res["seed"] == 0]
-    assert_png(accuracy_vs_flops(res, tmp_path / "dyn.png"))
+    assert_png(accuracy_vs_flops(flops_points(res), tmp_path / "dyn.png"))
     assert "infobatch (dynamic)" in figure_texts[-1] and "compute saved" in figure_texts[-1]
     assert "full data: 90.00% (1 run)" in figure_texts[-1]
+
+
+# -- figures draw finished tables ---------------------------------------------------------------------
+
+
+def test_sweep_plots_take_their_tables_not_the_results(sweep_table, tmp_path):
+    with pytest.raises(DataDietError, match=r"datadiet\.tables\.fraction_points"):
+        accuracy_vs_fraction(sweep_table, tmp_path / "x.png")
+    with pytest.raises(DataDietError, match=r"datadiet\.tables\.flops_points"):
+        accuracy_vs_flops(compute_points(sweep_table), tmp_path / "x.png")
+    with pytest.raises(DataDietError, match=r"datadiet\.tables\.class_changes"):
+        per_class_change(sweep_table, CLASS_NAMES, tmp_path / "x.png")
+    with pytest.raises(DataDietError, match="class_names has 2 names"):
+        per_class_change(class_changes(sweep_table, 0.5), CLASS_NAMES[:2], tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_point_tables_by_hand(sweep_table):
+    pts = fraction_points(sweep_table)
+    assert list(zip(pts["method"], pts["fraction"]))[:3] == [("full", 0.0), ("random", 0.3), ("random", 0.5)]
+    el2n = sweep_table[(sweep_table["method"] == "el2n") & (sweep_table["fraction"] == 0.5)]["test_accuracy"]
+    row = pts[(pts["method"] == "el2n") & (pts["fraction"] == 0.5)].iloc[0]
+    assert (row["accuracy"], row["accuracy_min"], row["accuracy_max"], row["n"]) == (
+        el2n.mean(),
+        el2n.min(),
+        el2n.max(),
+        2,
+    )
+    cp = compute_points(sweep_table)
+    assert cp.iloc[0]["compute"] == 1.0 and cp.iloc[0]["n"] == 2
+    el2n_cp = cp[(cp["method"] == "el2n") & (cp["fraction"] == 0.5)].iloc[0]
+    assert el2n_cp["compute"] == pytest.approx((4 * 1000 * 5.0 + 500 * 20.0) / (1000 * 20.0))
+    ch = class_changes(sweep_table, 0.5)
+    assert len(ch) == 3 * 3 and list(ch["class"][:3]) == [0, 1, 2]
+    assert (ch["change_min"] <= ch["change"] + 1e-12).all() and (ch["change"] <= ch["change_max"] + 1e-12).all()
+
+
+def test_one_style_per_known_method_and_one_list_of_dynamic_methods():
+    assert tuple(METHOD_STYLES) == METHOD_ORDER
+    assert all(is_dynamic(m) for m in DYNAMIC_PRUNERS) and not is_dynamic("el2n")

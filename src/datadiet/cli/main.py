@@ -658,7 +658,8 @@ def report(
     json_: JsonOpt = False,
 ):
     """Draw the figures again and write RUN_DIR/report.md: accuracy table, figures, per-class effects, compute."""
-    from datadiet.experiments.report import accuracy_markdown, load_sweep, write_report
+    from datadiet.experiments.sweep import load_sweep, write_report
+    from datadiet.reports import accuracy_markdown
 
     path = write_report(run_dir, redraw=True)
     if markdown:  # plain text, not through rich: it must paste into a README unchanged

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+
+from datadiet.errors import DataDietError
+from datadiet.validation import check_positive_float
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +99,31 @@ def fingerprint_arrays(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
+def check_groups(name: str, groups, n: int) -> np.ndarray:
+    """Group ids of shape (n,): non-negative integers."""
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise DataDietError(f"{name} must have shape ({n},), got shape {g.shape}")
+    if g.size and (g.dtype == bool or not np.issubdtype(g.dtype, np.integer)):
+        if not (np.issubdtype(g.dtype, np.floating) and np.isfinite(g).all() and (g == np.round(g)).all()):
+            raise DataDietError(f"{name} must hold integer group ids, got dtype {g.dtype}")
+    g = g.astype(np.int64)
+    if g.size and g.min() < 0:
+        raise DataDietError(f"{name} must hold group ids >= 0, got {int(g.min())}")
+    return g
+
+
+def with_groups(dataset: Dataset, g_train, g_test, group_names=None) -> Dataset:
+    """``dataset`` with a group per training and test example (validated; see :mod:`datadiet.data.groups`)."""
+    gtr = check_groups("g_train", g_train, dataset.num_train)
+    gte = check_groups("g_test", g_test, int(dataset.x_test.shape[0]))
+    k = int(max(gtr.max(initial=0), gte.max(initial=0))) + 1
+    names = tuple(str(v) for v in group_names) if group_names is not None else tuple(f"group {i}" for i in range(k))
+    if len(names) < k:
+        raise DataDietError(f"group ids go up to {k - 1} but only {len(names)} group names given")
+    return replace(dataset, g_train=gtr, g_test=gte, group_names=names)
+
+
 MAX_CLASSES = 100_000  # labels are class indices; the model gets one output per class up to the largest
 
 
@@ -105,8 +133,6 @@ def _one_line(e: BaseException) -> str:
 
 def _as_array(part: str, a) -> np.ndarray:
     """``np.asarray`` that turns ragged or unconvertible input into a one-line DataDietError."""
-    from datadiet.errors import DataDietError
-
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu().numpy()
     try:
@@ -120,6 +146,86 @@ def _as_array(part: str, a) -> np.ndarray:
 def _label_list(labels: np.ndarray, limit: int = 10) -> str:
     shown = ", ".join(str(int(v)) for v in labels[:limit])
     return shown + (f", ... ({labels.size} in all)" if labels.size > limit else "")
+
+
+def _examples(part: str, raw: np.ndarray, scale: float | None) -> np.ndarray:
+    """Inputs as float32 (N, C, ...) divided by ``scale``: (N, D) -> (N, 1, D), (N, H, W) -> (N, 1, H, W),
+    channels-last (N, H, W, C) with C in {1, 3} -> (N, C, H, W); refused when unusable."""
+    x = raw
+    if x.dtype.kind not in "iuf":
+        raise DataDietError(f"{part} must be numeric (integer or float), got dtype {x.dtype}")
+    if x.ndim == 2:
+        x = x[:, None, :]
+    elif x.ndim == 3:
+        x = x[:, None, :, :]
+    elif x.ndim == 4:
+        if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+            x = np.transpose(x, (0, 3, 1, 2))
+    else:
+        raise DataDietError(f"{part} must have 2 to 4 dimensions (N, ...), got shape {x.shape}")
+    least = 2 if part == "x_train" else 1
+    if x.shape[0] < least:
+        raise DataDietError(f"{part} must hold at least {least} example{'s' if least > 1 else ''}, got {x.shape[0]}")
+    if math.prod(x.shape[1:]) == 0:
+        raise DataDietError(f"{part} examples must have at least one feature, got shape {raw.shape}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise DataDietError(f"{part} contains NaN or infinite values")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused just below
+        x = x.astype(np.float32)
+        if scale:
+            x = x / np.float32(scale)
+    if not np.isfinite(x).all():
+        raise DataDietError(
+            f"{part} holds values beyond the float32 range (largest magnitude {float(np.abs(raw).max()):g})"
+        )
+    return x
+
+
+def _labels(part: str, y: np.ndarray, n: int) -> np.ndarray:
+    """Class labels as int64 of shape (n,): non-negative integers below :data:`MAX_CLASSES`."""
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataDietError(f"{part} must have shape ({n},), got {y.shape}")
+    if y.dtype.kind == "f":
+        if not (np.isfinite(y).all() and (y == np.round(y)).all()):
+            raise DataDietError(f"{part} must hold integer class labels, got dtype {y.dtype} with non-integer values")
+    elif y.dtype.kind not in "iu":
+        raise DataDietError(f"{part} must hold integer class labels, got dtype {y.dtype}")
+    if y.min() < 0:
+        raise DataDietError(f"{part} must hold labels >= 0, got {int(y.min())}")
+    if y.max() >= MAX_CLASSES:
+        raise DataDietError(f"{part} must hold class indices < {MAX_CLASSES}, got {int(y.max())}")
+    return y.astype(np.int64)
+
+
+def _check_label_sets(ytr: np.ndarray, yte: np.ndarray) -> None:
+    if np.unique(ytr).size < 2:
+        raise DataDietError(f"y_train must hold at least 2 classes, got only label {int(ytr[0])}")
+    unseen = np.setdiff1d(yte, ytr)
+    if unseen.size:
+        raise DataDietError(
+            f"y_test holds label(s) {_label_list(unseen)} that never occur in y_train "
+            f"(labels {_label_list(np.unique(ytr))}); the test accuracy on them would be meaningless"
+        )
+
+
+def _class_names(class_names, n_classes: int) -> tuple[str, ...]:
+    if class_names is None:
+        return tuple(str(i) for i in range(n_classes))
+    if len(class_names) < n_classes:
+        raise DataDietError(f"labels go up to {n_classes - 1} but only {len(class_names)} class names given")
+    return tuple(class_names)
+
+
+def _standardise(xtr: np.ndarray, xte: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both splits normalised per channel with the training set's mean and std: (xtr, xte, mean, std)."""
+    axes = (0,) + tuple(range(2, xtr.ndim))
+    mean = xtr.mean(axis=axes, dtype=np.float64)
+    std = xtr.std(axis=axes, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)
+    shape = (1, -1) + (1,) * (xtr.ndim - 2)
+    xtr = ((xtr - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
+    xte = ((xte - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
+    return xtr, xte, mean, std
 
 
 def from_arrays(
@@ -151,11 +257,7 @@ def from_arrays(
     :data:`MAX_CLASSES`, a training set with a single class, and test labels that never occur in
     the training labels (the accuracy on them would be meaningless).
     """
-    from datadiet.errors import DataDietError
-
     if scale is not None:
-        from datadiet.validation import check_positive_float
-
         scale = check_positive_float("scale", scale)
     if class_names is not None:
         if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__"):
@@ -165,89 +267,24 @@ def from_arrays(
         part: _as_array(part, a)
         for part, a in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test))
     }
-    xs = []
-    for part in ("x_train", "x_test"):
-        x = raw[part]
-        if x.dtype.kind not in "iuf":
-            raise DataDietError(f"{part} must be numeric (integer or float), got dtype {x.dtype}")
-        if x.ndim == 2:
-            x = x[:, None, :]
-        elif x.ndim == 3:
-            x = x[:, None, :, :]
-        elif x.ndim == 4:
-            if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-                x = np.transpose(x, (0, 3, 1, 2))
-        else:
-            raise DataDietError(f"{part} must have 2 to 4 dimensions (N, ...), got shape {x.shape}")
-        least = 2 if part == "x_train" else 1
-        if x.shape[0] < least:
-            raise DataDietError(
-                f"{part} must hold at least {least} example{'s' if least > 1 else ''}, got {x.shape[0]}"
-            )
-        if math.prod(x.shape[1:]) == 0:
-            raise DataDietError(f"{part} examples must have at least one feature, got shape {raw[part].shape}")
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
-            raise DataDietError(f"{part} contains NaN or infinite values")
-        with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused just below
-            x = x.astype(np.float32)
-            if scale:
-                x = x / np.float32(scale)
-        if not np.isfinite(x).all():
-            raise DataDietError(
-                f"{part} holds values beyond the float32 range (largest magnitude {float(np.abs(raw[part]).max()):g})"
-            )
-        xs.append(x)
-    xtr, xte = xs
+    xtr, xte = (_examples(part, raw[part], scale) for part in ("x_train", "x_test"))
     if xtr.shape[1:] != xte.shape[1:]:
         raise DataDietError(
             f"x_train and x_test must have the same example shape, got {xtr.shape[1:]} and {xte.shape[1:]}"
         )
-    ys = []
-    for part, x in (("y_train", xtr), ("y_test", xte)):
-        y = raw[part]
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise DataDietError(f"{part} must have shape ({x.shape[0]},), got {y.shape}")
-        if y.dtype.kind == "f":
-            if not (np.isfinite(y).all() and (y == np.round(y)).all()):
-                raise DataDietError(
-                    f"{part} must hold integer class labels, got dtype {y.dtype} with non-integer values"
-                )
-        elif y.dtype.kind not in "iu":
-            raise DataDietError(f"{part} must hold integer class labels, got dtype {y.dtype}")
-        if y.min() < 0:
-            raise DataDietError(f"{part} must hold labels >= 0, got {int(y.min())}")
-        if y.max() >= MAX_CLASSES:
-            raise DataDietError(f"{part} must hold class indices < {MAX_CLASSES}, got {int(y.max())}")
-        ys.append(y.astype(np.int64))
-    if np.unique(ys[0]).size < 2:
-        raise DataDietError(f"y_train must hold at least 2 classes, got only label {int(ys[0][0])}")
-    unseen = np.setdiff1d(ys[1], ys[0])
-    if unseen.size:
-        raise DataDietError(
-            f"y_test holds label(s) {_label_list(unseen)} that never occur in y_train "
-            f"(labels {_label_list(np.unique(ys[0]))}); the test accuracy on them would be meaningless"
-        )
+    ytr, yte = (_labels(part, raw[part], x.shape[0]) for part, x in (("y_train", xtr), ("y_test", xte)))
+    _check_label_sets(ytr, yte)
     fp = fingerprint_arrays(raw["x_train"], raw["y_train"], raw["x_test"], raw["y_test"])
     raw_bytes = int(raw["x_train"][:1].nbytes) + int(raw["y_train"][:1].nbytes)
-    n_classes = int(ys[0].max()) + 1
-    if class_names is None:
-        class_names = tuple(str(i) for i in range(n_classes))
-    elif len(class_names) < n_classes:
-        raise DataDietError(f"labels go up to {n_classes - 1} but only {len(class_names)} class names given")
-    axes = (0,) + tuple(range(2, xtr.ndim))
-    mean = xtr.mean(axis=axes, dtype=np.float64)
-    std = xtr.std(axis=axes, dtype=np.float64)
-    std = np.where(std > 0, std, 1.0)
-    shape = (1, -1) + (1,) * (xtr.ndim - 2)
-    xtr = ((xtr - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
-    xte = ((xte - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
+    class_names = _class_names(class_names, int(ytr.max()) + 1)
+    xtr, xte, mean, std = _standardise(xtr, xte)
     ds = Dataset(
         name=name,
         x_train=torch.from_numpy(np.ascontiguousarray(xtr)),
-        y_train=torch.from_numpy(ys[0]),
+        y_train=torch.from_numpy(ytr),
         x_test=torch.from_numpy(np.ascontiguousarray(xte)),
-        y_test=torch.from_numpy(ys[1]),
-        class_names=tuple(class_names),
+        y_test=torch.from_numpy(yte),
+        class_names=class_names,
         fingerprint=fp,
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
@@ -258,8 +295,6 @@ def from_arrays(
         raise DataDietError("groups need both g_train and g_test")
     if g_train is None:
         return ds
-    from datadiet.data.groups import with_groups
-
     return with_groups(ds, g_train, g_test, group_names)
 
 
@@ -269,8 +304,6 @@ def from_torch(train, test, *, name: str = "torch", class_names=None, g_train=No
     large for that stays a torch Dataset: the score functions stream it batch by batch, and a loop
     of your own uses :class:`datadiet.scores.tracker.Tracker` and
     :class:`datadiet.training.sampler.DynamicSampler`."""
-    from datadiet.errors import DataDietError
-
     parts = []
     for split, data in (("train", train), ("test", test)):
         if not (isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__")):

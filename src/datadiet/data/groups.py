@@ -3,42 +3,26 @@
 A group is an integer per example, given with the data (``g_train``/``g_test`` in an npz: an
 attribute, a data source) or computed by a registered grouping (:data:`GROUPINGS`, e.g. image
 brightness quartiles). Groups change no training: a training run's test predictions are kept, and
-per-group accuracy is computed from them, so any grouping can be applied to finished runs.
+per-group accuracy is computed from them, so any grouping can be applied to finished runs. Groups
+are attached to a :class:`~datadiet.data.dataset.Dataset` by :func:`with_groups` (defined with the
+dataset, which takes them on construction, and re-exported here).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from datadiet.data.dataset import Dataset
+from datadiet.data.dataset import Dataset, check_groups, with_groups
 from datadiet.errors import DataDietError
 
-
-def check_groups(name: str, groups, n: int) -> np.ndarray:
-    """Group ids of shape (n,): non-negative integers."""
-    g = np.asarray(groups)
-    if g.shape != (n,):
-        raise DataDietError(f"{name} must have shape ({n},), got shape {g.shape}")
-    if g.size and (g.dtype == bool or not np.issubdtype(g.dtype, np.integer)):
-        if not (np.issubdtype(g.dtype, np.floating) and np.isfinite(g).all() and (g == np.round(g)).all()):
-            raise DataDietError(f"{name} must hold integer group ids, got dtype {g.dtype}")
-    g = g.astype(np.int64)
-    if g.size and g.min() < 0:
-        raise DataDietError(f"{name} must hold group ids >= 0, got {int(g.min())}")
-    return g
-
-
-def with_groups(dataset: Dataset, g_train, g_test, group_names=None) -> Dataset:
-    """``dataset`` with a group per training and test example (validated)."""
-    gtr = check_groups("g_train", g_train, dataset.num_train)
-    gte = check_groups("g_test", g_test, int(dataset.x_test.shape[0]))
-    k = int(max(gtr.max(initial=0), gte.max(initial=0))) + 1
-    names = tuple(str(v) for v in group_names) if group_names is not None else tuple(f"group {i}" for i in range(k))
-    if len(names) < k:
-        raise DataDietError(f"group ids go up to {k - 1} but only {len(names)} group names given")
-    return dataclasses.replace(dataset, g_train=gtr, g_test=gte, group_names=names)
+__all__ = [
+    "GROUPINGS",
+    "apply_grouping",
+    "brightness_quartiles",
+    "check_groups",
+    "group_accuracy",
+    "with_groups",
+]
 
 
 def brightness_quartiles(dataset: Dataset) -> Dataset:

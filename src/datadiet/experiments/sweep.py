@@ -22,15 +22,26 @@ from datadiet.data.groups import group_accuracy
 from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
 from datadiet.engine import DatasetSpec, Job, ProgressFactory, as_spec, closure, run_experiment
 from datadiet.errors import DataDietError
-from datadiet.experiments.report import report_markdown
 from datadiet.models import check_model
 from datadiet.models.flops import flops_per_example
-from datadiet.runs import RunDir, atomic_write_bytes, config_hash
+from datadiet.plots import accuracy_vs_flops, accuracy_vs_fraction, compute_dividend, per_class_change
+from datadiet.reports import describe_setup, report_markdown
+from datadiet.runs import RunDir, atomic_write_bytes, config_hash, read_json
 from datadiet.scores import parse_method
 from datadiet.selection import STRATEGIES
 from datadiet.stages.score import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
 from datadiet.stages.select import SelectJob
 from datadiet.stages.train import TrainJob, load_test_predictions
+from datadiet.tables import (
+    class_changes,
+    class_count,
+    compute_points,
+    derive_summary,
+    flops_points,
+    fraction_points,
+    middle_fraction,
+    pruned_flops_known,
+)
 from datadiet.training import TrainConfig
 from datadiet.training.device import DEFAULT_DEVICE
 from datadiet.training.dynamic import DYNAMIC_PRUNERS, DynamicPruning
@@ -378,46 +389,67 @@ def run_sweep(
 
 
 def sweep_figures(results: pd.DataFrame, summary: dict, folder: Path) -> dict[str, str]:
-    """Draw the sweep's figures into ``folder``; returns ``{key: path}``.
+    """Draw the sweep's figures into ``folder`` from its tables (:mod:`datadiet.tables`); returns ``{key: path}``.
 
     ``summary`` is the sweep's ``summary.json`` dict (class names from ``summary["class_names"]``);
-    every figure's subtitle is :func:`datadiet.experiments.report.describe_setup` of it, so each says the
+    every figure's subtitle is :func:`datadiet.reports.describe_setup` of it, so each says the
     budget and the schedule.
     """
-    from datadiet.experiments.report import describe_setup
-    from datadiet.plots import accuracy_vs_flops, accuracy_vs_fraction, compute_dividend, per_class_change
-
     if not isinstance(summary, dict):  # the old signature passed the class names here
         summary = {"class_names": list(summary or [])}
     folder = Path(folder)
     setup = describe_setup(summary, results)
     names = list(summary.get("class_names") or [])
-    k = (
-        max(
-            (
-                int(c.split("_")[1])
-                for c in results.columns
-                if str(c).startswith("class_") and str(c).endswith("_accuracy")
-            ),
-            default=-1,
-        )
-        + 1
-    )
+    k = class_count(results)
     if len(names) < k:
         names += [f"class {i}" for i in range(len(names), k)]
-    figs = {"accuracy": str(accuracy_vs_fraction(results, folder / "accuracy_vs_fraction.png", subtitle=setup))}
-    pruned = sorted(f for f in results["fraction"].unique() if f > 0)
-    if pruned and (results["fraction"] == 0).any():
-        target = min(pruned, key=lambda f: abs(f - 0.5))
+    figs = {
+        "accuracy": str(
+            accuracy_vs_fraction(fraction_points(results), folder / "accuracy_vs_fraction.png", subtitle=setup)
+        )
+    }
+    target = middle_fraction(results)
+    if target is not None and (results["fraction"] == 0).any():
         if k:
-            figs["per_class"] = str(
-                per_class_change(results, names, folder / "per_class_change.png", fraction=target, subtitle=setup)
-            )
+            changes = class_changes(results, target)
+            figs["per_class"] = str(per_class_change(changes, names, folder / "per_class_change.png", subtitle=setup))
         if {"scoring_examples", "train_examples"} <= set(results.columns):
-            figs["compute"] = str(compute_dividend(results, folder / "compute_dividend.png", subtitle=setup))
-        if (
-            "flops_vs_full" in results.columns
-            and pd.to_numeric(results.loc[results["fraction"] > 0, "flops_vs_full"], errors="coerce").notna().any()
-        ):  # older tables have no FLOPs: no figure
-            figs["pareto"] = str(accuracy_vs_flops(results, folder / "accuracy_vs_flops.png", subtitle=setup))
+            figs["compute"] = str(
+                compute_dividend(compute_points(results), folder / "compute_dividend.png", subtitle=setup)
+            )
+        if pruned_flops_known(results):  # older tables have no FLOPs: no figure
+            figs["pareto"] = str(
+                accuracy_vs_flops(flops_points(results), folder / "accuracy_vs_flops.png", subtitle=setup)
+            )
     return figs
+
+
+def load_sweep(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
+    """``(summary, results)`` of a sweep directory. A folder with ``results.parquet`` but no
+    ``summary.json`` (older committed results) gets :func:`datadiet.tables.derive_summary`."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataDietError(f"run directory not found: {run_dir}")
+    summary_path, results_path = run_dir / "summary.json", run_dir / "results.parquet"
+    if not results_path.exists():
+        raise DataDietError(f"{run_dir} is not a finished sweep directory (no results.parquet)")
+    try:
+        results = pd.read_parquet(results_path)
+    except Exception as e:
+        raise DataDietError(f"cannot read {results_path}: {type(e).__name__}") from None
+    for col in ("method", "fraction", "test_accuracy"):
+        if col not in results.columns:
+            raise DataDietError(f"{results_path} has no {col!r} column; it has {list(results.columns)}")
+    summary = read_json(summary_path) if summary_path.exists() else derive_summary(results, run_dir)
+    return summary, results
+
+
+def write_report(run_dir: str | Path, *, redraw: bool = False) -> Path:
+    """Write ``RUN_DIR/report.md`` (with ``redraw``, draw the figures again from the results first)."""
+    run_dir = Path(run_dir)
+    summary, results = load_sweep(run_dir)
+    if redraw:
+        summary["figures"] = sweep_figures(results, summary, run_dir)
+    path = run_dir / "report.md"
+    atomic_write_bytes(path, report_markdown(summary, results).encode())
+    return path

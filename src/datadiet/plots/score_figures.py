@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datadiet.data.dataset import Dataset
+from datadiet.plots.diagnostics import extreme_examples, score_histograms, score_vs_input_norm
 from datadiet.scores.basic import input_norm
 
 
 def score_figures(dataset: Dataset, result) -> dict:
     """Histogram per class, easiest/hardest examples (image data), score vs input norm with its ρ."""
-    from datadiet.plots.diagnostics import extreme_examples, score_histograms, score_vs_input_norm
-
     folder = result.path.parent
     method = result.config.method
     figs = [str(score_histograms(result.table, dataset.class_names, folder / "score_histograms.png", method=method))]

@@ -11,7 +11,7 @@ Design points that later stages rely on:
   zero (iterative magnitude pruning);
 * with a ``checkpointer`` the run hands a resume state to it at every epoch end (and at its stopping
   step) and resumes from the one it gives back; without one everything stays in memory. The trainer
-  itself does no file I/O: :class:`datadiet.experiments.training.RunDirCheckpointer` keeps these
+  itself does no file I/O: :class:`datadiet.engine.weights.RunDirCheckpointer` keeps these
   in a run directory.
 
 :func:`train` is the loop; each feature is an object it calls at fixed points:

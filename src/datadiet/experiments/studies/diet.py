@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from datadiet.engine import DatasetSpec, Job, closure, run_experiment
-from datadiet.experiments.report import describe_setup, format_mean_std, load_sweep, report_markdown
-from datadiet.experiments.sweep import SweepConfig, SweepSpec, sweep_figures
+from datadiet.experiments.sweep import SweepConfig, SweepSpec, load_sweep, sweep_figures
+from datadiet.reports import describe_setup, format_mean_std, report_markdown
 from datadiet.runs import atomic_write_bytes, read_json, runtime_info
 from datadiet.selection import ranking_agreement
 from datadiet.training import TrainConfig

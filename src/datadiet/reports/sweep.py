@@ -1,0 +1,61 @@
+"""``report.md`` of a sweep, as text: the setup, the accuracy tables, the figures, who pays, compute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from datadiet.reports.accuracy import accuracy_markdown, comparisons_markdown
+from datadiet.reports.compute import amortisation_markdown, cost_markdown
+from datadiet.reports.groups import change_lines, group_lines
+from datadiet.reports.setup import describe_setup, setup_bullets
+from datadiet.reports.text import format_mean_std
+from datadiet.runs import to_jsonable
+from datadiet.tables import COST_COLUMNS, full_data_rows, middle_fraction, normalise
+
+CAPTIONS = {
+    "accuracy": "Test accuracy vs fraction pruned (the data-diet paper's Figure 1).",
+    "per_class": "Per-class accuracy change against full data: does the diet hurt one class?",
+    "compute": "Compute dividend: total examples processed (scoring + training) relative to full training.",
+    "pareto": "Accuracy vs total FLOPs (scoring included) relative to one full-data training; "
+    "ringed points and the step line are the Pareto front.",
+}
+
+
+def figures_markdown(figures: dict) -> list[str]:
+    """The report's "Figures" section: each figure under its caption, in :data:`CAPTIONS` order (lines)."""
+    if not figures:
+        return []
+    lines = ["## Figures", ""]
+    for key in sorted(figures, key=lambda k: list(CAPTIONS).index(k) if k in CAPTIONS else len(CAPTIONS)):
+        lines += [f"{CAPTIONS.get(key, key)}", "", f"![{key}]({Path(figures[key]).name})", ""]
+    return lines
+
+
+def report_markdown(summary: dict, results: pd.DataFrame) -> str:
+    """The text of ``report.md`` for a sweep's ``summary`` and ``results``."""
+    summary = to_jsonable(summary)
+    setup = describe_setup(summary, results)
+    df = normalise(results)
+    names = list(summary.get("class_names") or [])
+    full = full_data_rows(df)["test_accuracy"]
+    title = (summary.get("dataset") or {}).get("name") or summary.get("folder") or "unknown dataset"
+    lines = [f"# Data-diet sweep: {title}", "", f"**{setup}**", ""]
+    if summary.get("command"):
+        lines += ["Made by:", "", "```bash", summary["command"], "```", ""]
+    lines += setup_bullets(summary, df)
+    if len(full):
+        lines += [f"**Full-data test accuracy (%): {format_mean_std(full)}** (mean ± std over training seeds)", ""]
+    lines += [accuracy_markdown(df, summary, heading="##")]
+    lines += comparisons_markdown(df, setup)
+    figs = summary.get("figures") or {}
+    lines += figures_markdown(figs)
+    target = middle_fraction(df)
+    if target is not None and len(full):
+        lines += change_lines(df, "class", names, target, setup, len(full))
+        lines += group_lines(df, summary, target, setup, len(full))
+    if len(full) and all(c in df.columns for c in COST_COLUMNS):
+        lines += cost_markdown(df, setup)
+    lines += amortisation_markdown(df, setup, figs.get("pareto"))
+    return "\n".join(lines)
