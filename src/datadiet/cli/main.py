@@ -5,15 +5,40 @@ Bad input prints one line on stderr and exits 2.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from datadiet.cli.common import emit_json, progress_bar, stdout
-from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
+from datadiet.cli.common import emit_json, multi_progress, progress_bar, stdout
+from datadiet.cli.options import (
+    DATA,
+    LMC,
+    LOCAL,
+    LOTTERY,
+    RUN,
+    SCORE_SEEDS,
+    SELECT,
+    SWEEP,
+    TRAIN,
+    TRAIN_ALL,
+    UNGROUPED_DATA,
+    DataOptions,
+    Where,
+    options,
+)
+from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.errors import DataDietError
+from datadiet.experiments import ScoreConfig, SweepConfig, run_sweep, train_in_run_dir
+from datadiet.experiments.lottery import LmcConfig, LotteryConfig, lmc_jobs, lottery_jobs, run_lmc, run_lottery
+from datadiet.experiments.prune import prune as prune_table
+from datadiet.experiments.prune import read_kept
+from datadiet.experiments.scoring import score_methods
+from datadiet.scores import parse_method
+from datadiet.training import TrainConfig
+from datadiet.validation import check_epoch, parse_list
 
 # typer vendors click in new releases and re-exports it in old ones: find its exception classes
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -28,67 +53,8 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last stdout line")]
-DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="folder with the dataset's files")]
-NoiseOpt = Annotated[float, typer.Option("--label-noise", help="fraction of training labels to corrupt (seeded)")]
-NoiseSeedOpt = Annotated[int, typer.Option("--noise-seed", help="seed of the label noise")]
-SamplesOpt = Annotated[Optional[int], typer.Option("--samples", help="mnist1d: number of examples to generate")]
-OutOpt = Annotated[str, typer.Option("--out", help="root folder for run directories")]
-ModelOpt = Annotated[
-    str,
-    typer.Option(
-        "--model",
-        help="model name (see `datadiet models`), or package.module:factory on your PYTHONPATH "
-        "(factory(input_shape, num_classes) returns the nn.Module)",
-    ),
-]
-WidthOpt = Annotated[float, typer.Option("--width", help="width multiplier of the model")]
-
-
-def _dataset(name, data_dir, label_noise, noise_seed, samples, groups=None):
-    """The dataset's spec, resolved (loaded once here: bad names and options fail before any work)."""
-    from datadiet.experiments import DatasetSpec
-
-    spec = DatasetSpec(
-        name, data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples, groups=groups
-    ).resolve()
-    if groups is not None:
-        spec.load()  # an unknown grouping fails here
-    return spec
-
-
-GroupsOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--groups",
-        help="per-group accuracy by a computed grouping (brightness: quartiles of image brightness); "
-        "an npz's g_train/g_test are used without it",
-    ),
-]
-
-
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda")]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="inprocess (default) or ray: run the jobs as Ray tasks")]
-AddressOpt = Annotated[
-    Optional[str],
-    typer.Option("--address", help="ray: an existing cluster (HOST:PORT or auto); default: a local instance"),
-]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="ray: jobs run at once (default: the CPU cores)")]
-ThreadsOpt = Annotated[
-    Optional[int],
-    typer.Option("--threads", help="torch threads per job (default: in-process unchanged; ray: cores / workers)"),
-]
-
-
-def _executor(executor, address, workers, threads):
-    from datadiet.experiments import make_executor
-
-    return make_executor(executor, address=address, workers=workers, threads=threads)
-
-
-def _device(device):
-    from datadiet.training.device import resolve_device
-
-    return resolve_device(device)
+DatasetArg = Annotated[str, typer.Argument(help="dataset name, or npz:PATH")]
+ScoresOpt = Annotated[Optional[str], typer.Option("--scores", help="score table (scores.parquet) for easy:N / hard:N")]
 
 
 def _list(key: str, registry: dict, json_: bool) -> None:
@@ -118,74 +84,26 @@ def models(json_: JsonOpt = False):
     _list("models", MODELS, json_)
 
 
-def _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay):
-    from datadiet.training import TrainConfig
-
-    cfg = TrainConfig(
-        model=model,
-        width=width,
-        epochs=epochs,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        augment=augment,
-        schedule=schedule,
-        weight_decay=weight_decay,
-    )
-    return cfg.with_seed(seed)
-
-
-EpochsOpt = Annotated[int, typer.Option("--epochs", help="passes over the (sub)set")]
-StepsOpt = Annotated[Optional[int], typer.Option("--steps", help="optimiser steps (overrides --epochs)")]
-BatchOpt = Annotated[int, typer.Option("--batch-size")]
-LrOpt = Annotated[float, typer.Option("--lr", help="peak learning rate")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="seed for init, data order and augmentation")]
-AugOpt = Annotated[
-    Optional[bool],
-    typer.Option(
-        "--augment/--no-augment",
-        help="the dataset's crop/flip augmentation (default: the dataset's choice; on for CIFAR, off for (Fashion-)MNIST)",
-    ),
-]
-ScheduleOpt = Annotated[str, typer.Option("--schedule", help="onecycle, cosine, step or constant")]
-WdOpt = Annotated[float, typer.Option("--weight-decay")]
-
-
 @app.command()
+@options
 def train(
-    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
-    model: ModelOpt = "cnn",
-    epochs: EpochsOpt = 8,
-    steps: StepsOpt = None,
-    batch_size: BatchOpt = 128,
-    lr: LrOpt = 0.05,
-    width: WidthOpt = 1.0,
-    seed: SeedOpt = 0,
-    augment: AugOpt = None,
-    schedule: ScheduleOpt = "onecycle",
-    weight_decay: WdOpt = 5e-4,
-    out: OutOpt = "runs",
-    data_dir: DataDirOpt = None,
-    label_noise: NoiseOpt = 0.0,
-    noise_seed: NoiseSeedOpt = 0,
-    samples: SamplesOpt = None,
+    dataset: DatasetArg,
+    *,
+    cfg: Annotated[TrainConfig, TRAIN_ALL],
+    run: Annotated[Where, LOCAL],
+    data: Annotated[DataOptions, UNGROUPED_DATA],
     subset: Annotated[
         Optional[str],
         typer.Option("--subset", help="train on the examples an index file from `datadiet prune` keeps (.npy/.txt)"),
     ] = None,
-    device: DeviceOpt = "auto",
     json_: JsonOpt = False,
 ):
     """Train a model on a dataset and report test accuracy overall and per class."""
-    from datadiet.experiments import train_in_run_dir
-    from datadiet.experiments.prune import read_kept
-
-    cfg = _train_config(model, width, epochs, steps, batch_size, lr, seed, augment, schedule, weight_decay)
-    dev = _device(device)
-    ds = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
+    dev = run.resolved_device()
+    ds = data.spec(dataset)
     kept = None if subset is None else read_kept(subset, ds.load())  # refuses an index file of other data
-    with progress_bar(f"train {model} on {ds.name}") as cb:
-        summary = train_in_run_dir(ds, cfg, out, subset=kept, progress=cb, device=dev)
+    with progress_bar(f"train {cfg.model} on {ds.name}") as cb:
+        summary = train_in_run_dir(ds, cfg, run.out, subset=kept, progress=cb, device=dev)
     if json_:
         emit_json(summary)
         return
@@ -200,8 +118,10 @@ def train(
 
 
 @app.command()
+@options
 def score(
-    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
+    dataset: DatasetArg,
+    *,
     method: Annotated[
         str,
         typer.Option(
@@ -216,47 +136,21 @@ def score(
             help="score model-based methods after t epochs of training (0 = at initialisation; 0.5 = half an epoch)",
         ),
     ] = DEFAULT_SCORE_EPOCH,
-    seeds: Annotated[int, typer.Option("--seeds", help="independent initialisations to average over")] = 4,
-    model: ModelOpt = "cnn",
-    epochs: Annotated[
-        int, typer.Option("--epochs", help="length of the training schedule the scoring runs follow")
-    ] = 8,
-    batch_size: BatchOpt = 128,
-    lr: LrOpt = 0.05,
-    width: WidthOpt = 1.0,
-    augment: AugOpt = None,
-    schedule: ScheduleOpt = "onecycle",
-    weight_decay: WdOpt = 5e-4,
+    seeds: Annotated[dict, SCORE_SEEDS],
+    tcfg: Annotated[TrainConfig, TRAIN.helped(epochs="length of the training schedule the scoring runs follow")],
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="write diagnostic PNGs")] = True,
-    out: OutOpt = "runs",
-    data_dir: DataDirOpt = None,
-    label_noise: NoiseOpt = 0.0,
-    noise_seed: NoiseSeedOpt = 0,
-    samples: SamplesOpt = None,
-    device: DeviceOpt = "auto",
-    executor: ExecutorOpt = "inprocess",
-    address: AddressOpt = None,
-    workers: WorkersOpt = None,
-    threads: ThreadsOpt = None,
+    run: Annotated[Where, RUN],
+    data: Annotated[DataOptions, UNGROUPED_DATA],
     json_: JsonOpt = False,
 ):
     """Score every training example, averaged over independent initialisations (higher = harder)."""
-    from datadiet.cli.common import multi_progress
-    from datadiet.experiments import ScoreConfig
-    from datadiet.experiments.scoring import score_methods
-    from datadiet.scores import parse_method
-    from datadiet.validation import check_epoch, parse_list
-
     specs = parse_list("method", method)
     parsed = [parse_method(m, score_epoch=epoch) for m in specs]
-    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
-    configs = [
-        ScoreConfig(method=m, epoch=t, seeds=tuple(range(seeds)) if seeds > 0 else (), train=tcfg) for m, t in parsed
-    ]
-    dev = _device(device)
-    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
-    with multi_progress(quiet=False) as new_bar, _executor(executor, address, workers, threads) as ex:
-        scored = score_methods(spec, configs, out=out, progress=new_bar, executor=ex, device=dev)
+    configs = [ScoreConfig(method=m, epoch=t, train=tcfg, **seeds) for m, t in parsed]
+    dev = run.resolved_device()
+    spec = data.spec(dataset)
+    with multi_progress(quiet=False) as new_bar, run.open_executor() as ex:
+        scored = score_methods(spec, configs, out=run.out, progress=new_bar, executor=ex, device=dev)
     results = {}
     for cfg, r in zip(configs, scored):
         entry = {
@@ -277,7 +171,7 @@ def score(
         "methods": results,
         "dataset": spec.name,
         "epoch": check_epoch("epoch", epoch),
-        "seeds": seeds,
+        "seeds": len(seeds["seeds"]),
     }
     if json_:
         emit_json(summary)
@@ -294,21 +188,13 @@ def score(
 
 
 @app.command()
+@options
 def prune(
     scores: Annotated[str, typer.Argument(help="a score table (scores.parquet) written by `datadiet score`")],
     keep: Annotated[float, typer.Option("--keep", help="fraction of the training set to KEEP, in [0, 1]")],
     out: Annotated[str, typer.Option("--out", help="where to write the kept indices (.npy or .txt)")],
-    strategy: Annotated[str, typer.Option("--strategy", help="hardest, easiest, window, random or ccs")] = "hardest",
-    offset: Annotated[
-        float, typer.Option("--offset", help="window: fraction of the hardest examples to skip first")
-    ] = 0.0,
-    balanced: Annotated[
-        bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")
-    ] = False,
-    hard_cutoff: Annotated[
-        float, typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples to drop")
-    ] = 0.0,
-    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = DEFAULT_CCS_BINS,
+    *,
+    select: Annotated[dict, SELECT],
     seed: Annotated[int, typer.Option("--seed", help="seed for random and ccs")] = 0,
     dataset: Annotated[
         Optional[str],
@@ -325,34 +211,21 @@ def prune(
         Optional[str],
         typer.Option("--balanced-by", help="class or group: keep every class's (group's) share; implies --balanced"),
     ] = None,
-    groups: GroupsOpt = None,
-    data_dir: DataDirOpt = None,
-    label_noise: NoiseOpt = 0.0,
-    noise_seed: NoiseSeedOpt = 0,
-    samples: SamplesOpt = None,
+    data: Annotated[DataOptions, DATA],
     json_: JsonOpt = False,
 ):
     """Keep a fraction of the training set by score; report what was kept per class and the storage saved."""
-    from datadiet.experiments.prune import prune as prune_table
-
+    select = {**select, "balanced": select["balanced"] or balanced_by is not None}
     result = prune_table(
         scores,
         keep=keep,
         out=out,
-        strategy=strategy,
-        offset=offset,
-        balanced=balanced or balanced_by is not None,
-        hard_cutoff=hard_cutoff,
-        bins=bins,
         seed=seed,
         dataset=dataset,
-        data_dir=data_dir,
-        label_noise=label_noise,
-        noise_seed=noise_seed,
-        samples=samples,
         export=export,
         balanced_by=balanced_by or "class",
-        groups=groups,
+        **select,
+        **data.options,
     )
     if json_:
         emit_json(result)
@@ -361,7 +234,7 @@ def prune(
     for r in result["per_class"]:
         t.add_row(str(r["name"]), str(r["total"]), str(r["kept"]), f"{100 * r['kept_fraction']:.1f}")
     stdout.print(t)
-    stdout.print(f"kept {result['kept']} of {result['total']} examples ({strategy}) -> {result['indices']}")
+    stdout.print(f"kept {result['kept']} of {result['total']} examples ({select['strategy']}) -> {result['indices']}")
     if result["bytes_per_example"]:
         storage = result["storage"]
         stdout.print(
@@ -371,106 +244,27 @@ def prune(
 
 
 @app.command()
+@options
 def sweep(
-    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
-    methods: Annotated[
-        str,
-        typer.Option(
-            "--methods",
-            help="comma-separated scoring methods; random is random pruning; rs2 and infobatch prune dynamically "
-            "inside each run (their fraction: the compute saved); table:PATH prunes by a score table",
-        ),
-    ] = "random,el2n,grand",
-    fractions: Annotated[
-        str, typer.Option("--fractions", help="comma-separated fractions PRUNED, each in [0, 1)")
-    ] = "0,0.3,0.5,0.7",
-    seeds: Annotated[int, typer.Option("--seeds", help="training seeds per (method, fraction)")] = 1,
-    epochs: Annotated[int, typer.Option("--epochs", help="epochs of full-data training")] = 8,
-    score_epoch: Annotated[
-        float,
-        typer.Option(
-            "--score-epoch",
-            help="epoch at which model-based methods score, may be fractional (forgetting and AUM count over the whole schedule unless METHOD@T)",
-        ),
-    ] = DEFAULT_SCORE_EPOCH,
-    score_seeds: Annotated[int, typer.Option("--score-seeds", help="initialisations averaged per score")] = 2,
-    score_model: Annotated[
-        Optional[str],
-        typer.Option("--score-model", help="proxy model for the scoring runs (default: the trained model), e.g. mlp"),
-    ] = None,
-    score_width: Annotated[
-        Optional[float],
-        typer.Option("--score-width", help="width multiplier of the scoring model (e.g. 0.25: a narrow proxy)"),
-    ] = None,
-    budget: Annotated[
-        str,
-        typer.Option("--budget", help="epochs (same epochs, pruning saves compute) or steps (same optimiser steps)"),
-    ] = "epochs",
-    strategy: Annotated[
-        str, typer.Option("--strategy", help="selection for scored methods: hardest, easiest, window, ccs")
-    ] = "hardest",
-    offset: Annotated[float, typer.Option("--offset", help="window: fraction of the hardest to skip")] = 0.0,
-    balanced: Annotated[
-        bool, typer.Option("--balanced/--no-balanced", help="prune every class by the same fraction")
-    ] = False,
-    hard_cutoff: Annotated[
-        float,
-        typer.Option("--hard-cutoff", help="ccs: fraction of the hardest examples dropped first (likely mislabeled)"),
-    ] = 0.0,
-    bins: Annotated[int, typer.Option("--bins", help="ccs: number of score strata")] = DEFAULT_CCS_BINS,
-    model: ModelOpt = "cnn",
-    batch_size: BatchOpt = 128,
-    lr: LrOpt = 0.05,
-    width: WidthOpt = 1.0,
-    augment: AugOpt = None,
-    schedule: ScheduleOpt = "onecycle",
-    weight_decay: WdOpt = 5e-4,
-    out: OutOpt = "runs",
-    data_dir: DataDirOpt = None,
-    label_noise: NoiseOpt = 0.0,
-    noise_seed: NoiseSeedOpt = 0,
-    samples: SamplesOpt = None,
-    groups: GroupsOpt = None,
-    device: DeviceOpt = "auto",
-    executor: ExecutorOpt = "inprocess",
-    address: AddressOpt = None,
-    workers: WorkersOpt = None,
-    threads: ThreadsOpt = None,
+    dataset: DatasetArg,
+    *,
+    plan: Annotated[dict, SWEEP],
+    select: Annotated[dict, SELECT.helped(strategy="selection for scored methods: hardest, easiest, window, ccs")],
+    tcfg: Annotated[TrainConfig, TRAIN.helped(epochs="epochs of full-data training")],
+    run: Annotated[Where, RUN],
+    data: Annotated[DataOptions, DATA],
     json_: JsonOpt = False,
 ):
     """Score, prune to each fraction, train on each subset, compare against random pruning."""
-    import shlex
-
-    from datadiet.cli.common import multi_progress
-    from datadiet.experiments import SweepConfig, run_sweep
-    from datadiet.experiments.report import write_report
-    from datadiet.validation import parse_floats, parse_list
-
-    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
-    cfg = SweepConfig(
-        methods=tuple(parse_list("methods", methods)),
-        fractions=tuple(parse_floats("fractions", fractions)),
-        seeds=seeds,
-        train=tcfg,
-        score_epoch=score_epoch,
-        score_seeds=score_seeds,
-        score_model=score_model,
-        score_width=score_width,
-        budget=budget,
-        strategy=strategy,
-        offset=offset,
-        balanced=balanced,
-        hard_cutoff=hard_cutoff,
-        bins=bins,
-    )
-    dev = _device(device)
-    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples, groups)
-    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
-        res = run_sweep(spec, cfg, out=out, progress=new_bar, command=command, executor=ex, device=dev)
-    report = write_report(res.path)
+    cfg = SweepConfig(train=tcfg, **plan, **select)
+    dev = run.resolved_device()
+    spec = data.spec(dataset)
+    with multi_progress() as new_bar, run.open_executor() as ex:
+        res = run_sweep(spec, cfg, out=run.out, progress=new_bar, command=_command_line(), executor=ex, device=dev)
+    from datadiet.experiments.report import write_report  # these two draw: matplotlib, only when needed
     from datadiet.plots import accuracy_table
 
+    report = write_report(res.path)
     table = accuracy_table(res.results)
     summary = {**res.overview(), "report": str(report)}
     if json_:
@@ -478,8 +272,8 @@ def sweep(
         return
     full = res.full_data_accuracy()
     stdout.print(
-        f"test accuracy (%) by fraction pruned, {spec.name}, {model}, budget {budget} "
-        f"(mean over {seeds} seed(s); column 0.0 is full-data training):"
+        f"test accuracy (%) by fraction pruned, {spec.name}, {tcfg.model}, budget {cfg.budget} "
+        f"(mean over {cfg.seeds} seed(s); column 0.0 is full-data training):"
     )
     stdout.print(table.to_string())
     if full is not None:
@@ -488,79 +282,38 @@ def sweep(
     stdout.print(f"report: {report}")
 
 
-LevelsOpt = Annotated[int, typer.Option("--levels", help="IMP levels after the dense level 0")]
-PretrainOpt = Annotated[
-    str,
-    typer.Option(
-        "--pretrain", help="data of the pre-training steps: full, random:N, easy:N or hard:N (class-balanced)"
-    ),
-]
-ScoresOpt = Annotated[Optional[str], typer.Option("--scores", help="score table (scores.parquet) for easy:N / hard:N")]
-ReplicatesOpt = Annotated[int, typer.Option("--replicates", help="independent seeds")]
+def _command_line() -> str:
+    """This run's command line, as the run directory records it."""
+    return "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _rewinding_study(run_study, plan_jobs, cfg, dataset: str, scores, run: Where, data: DataOptions):
+    """Runs a lottery or LMC study (``run_lottery`` / ``run_lmc``), its jobs planned first
+    (``plan_jobs``) to refuse bad steps, subsets and tables before any progress bar."""
+    dev = run.resolved_device()
+    spec = data.spec(dataset)
+    plan_jobs(spec, cfg, scores=scores)
+    with multi_progress() as new_bar, run.open_executor() as ex:
+        return run_study(
+            spec, cfg, out=run.out, scores=scores, executor=ex, device=dev, progress=new_bar, command=_command_line()
+        )
 
 
 @app.command()
+@options
 def lottery(
-    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
-    model: ModelOpt = "cnn",
-    levels: LevelsOpt = 3,
-    rate: Annotated[float, typer.Option("--rate", help="fraction of the remaining weights pruned per level")] = 0.2,
-    rewind_step: Annotated[
-        int, typer.Option("--rewind-step", help="k: train k steps, then rewind every level to them (0 = init)")
-    ] = 0,
-    pretrain: PretrainOpt = "full",
+    dataset: DatasetArg,
+    *,
+    imp: Annotated[dict, LOTTERY],
     scores: ScoresOpt = None,
-    replicates: ReplicatesOpt = 1,
-    exclude: Annotated[
-        Optional[str], typer.Option("--exclude", help="comma-separated layer names kept dense (e.g. the output layer)")
-    ] = None,
-    branches: Annotated[
-        bool,
-        typer.Option("--branches/--no-branches", help="random pruning and random re-initialisation baselines"),
-    ] = True,
-    epochs: EpochsOpt = 8,
-    batch_size: BatchOpt = 128,
-    lr: LrOpt = 0.05,
-    width: WidthOpt = 1.0,
-    augment: AugOpt = None,
-    schedule: ScheduleOpt = "onecycle",
-    weight_decay: WdOpt = 5e-4,
-    out: OutOpt = "runs",
-    data_dir: DataDirOpt = None,
-    label_noise: NoiseOpt = 0.0,
-    noise_seed: NoiseSeedOpt = 0,
-    samples: SamplesOpt = None,
-    device: DeviceOpt = "auto",
-    executor: ExecutorOpt = "inprocess",
-    address: AddressOpt = None,
-    workers: WorkersOpt = None,
-    threads: ThreadsOpt = None,
+    tcfg: Annotated[TrainConfig, TRAIN],
+    run: Annotated[Where, RUN],
+    data: Annotated[DataOptions, UNGROUPED_DATA],
     json_: JsonOpt = False,
 ):
     """Iterative magnitude pruning with rewinding (lottery tickets), with random baselines."""
-    import shlex
-
-    from datadiet.cli.common import multi_progress
-    from datadiet.experiments.lottery import LotteryConfig, lottery_jobs, run_lottery
-    from datadiet.validation import parse_list
-
-    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
-    cfg = LotteryConfig(
-        train=tcfg,
-        levels=levels,
-        rate=rate,
-        rewind_step=rewind_step,
-        pretrain=pretrain,
-        exclude=tuple(parse_list("exclude", exclude)) if exclude is not None else (),
-        replicates=replicates,
-        branches=branches,
-    )
-    dev = _device(device)
-    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
-    lottery_jobs(spec, cfg, scores=scores)  # refuse bad steps, subsets and tables before any progress bar
-    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
-        res = run_lottery(spec, cfg, out=out, scores=scores, executor=ex, device=dev, progress=new_bar, command=command)
+    cfg = LotteryConfig(train=tcfg, **imp)
+    res = _rewinding_study(run_lottery, lottery_jobs, cfg, dataset, scores, run, data)
     table = (
         res.results.groupby(["condition", "level"], sort=False)
         .agg(sparsity=("sparsity", "mean"), test_accuracy=("test_accuracy", "mean"))
@@ -575,7 +328,7 @@ def lottery(
     if json_:
         emit_json(summary)
         return
-    t = Table("condition", "level", "sparsity", f"test accuracy (mean of {replicates})")
+    t = Table("condition", "level", "sparsity", f"test accuracy (mean of {cfg.replicates})")
     for r in summary["accuracy"]:
         t.add_row(r["condition"], str(r["level"]), f"{r['sparsity']:.3f}", f"{r['test_accuracy']:.4f}")
     stdout.print(t)
@@ -584,47 +337,20 @@ def lottery(
 
 
 @app.command()
+@options
 def lmc(
-    dataset: Annotated[str, typer.Argument(help="dataset name, or npz:PATH")],
-    model: ModelOpt = "cnn",
-    from_step: Annotated[int, typer.Option("--from-step", help="k: the copies start from the network at step k")] = 0,
-    pretrain: PretrainOpt = "full",
+    dataset: DatasetArg,
+    *,
+    connect: Annotated[dict, LMC],
     scores: ScoresOpt = None,
-    copies: Annotated[int, typer.Option("--copies", help="networks trained from step k (pairs compared)")] = 2,
-    replicates: ReplicatesOpt = 1,
-    epochs: EpochsOpt = 8,
-    batch_size: BatchOpt = 128,
-    lr: LrOpt = 0.05,
-    width: WidthOpt = 1.0,
-    augment: AugOpt = None,
-    schedule: ScheduleOpt = "onecycle",
-    weight_decay: WdOpt = 5e-4,
-    out: OutOpt = "runs",
-    data_dir: DataDirOpt = None,
-    label_noise: NoiseOpt = 0.0,
-    noise_seed: NoiseSeedOpt = 0,
-    samples: SamplesOpt = None,
-    device: DeviceOpt = "auto",
-    executor: ExecutorOpt = "inprocess",
-    address: AddressOpt = None,
-    workers: WorkersOpt = None,
-    threads: ThreadsOpt = None,
+    tcfg: Annotated[TrainConfig, TRAIN],
+    run: Annotated[Where, RUN],
+    data: Annotated[DataOptions, UNGROUPED_DATA],
     json_: JsonOpt = False,
 ):
     """Linear mode connectivity: the error barrier between copies trained from step k with other data orders."""
-    import shlex
-
-    from datadiet.cli.common import multi_progress
-    from datadiet.experiments.lottery import LmcConfig, lmc_jobs, run_lmc
-
-    tcfg = _train_config(model, width, epochs, None, batch_size, lr, 0, augment, schedule, weight_decay)
-    cfg = LmcConfig(train=tcfg, from_step=from_step, pretrain=pretrain, copies=copies, replicates=replicates)
-    dev = _device(device)
-    spec = _dataset(dataset, data_dir, label_noise, noise_seed, samples)
-    lmc_jobs(spec, cfg, scores=scores)  # refuse bad steps, subsets and tables before any progress bar
-    command = "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with multi_progress() as new_bar, _executor(executor, address, workers, threads) as ex:
-        res = run_lmc(spec, cfg, out=out, scores=scores, executor=ex, device=dev, progress=new_bar, command=command)
+    cfg = LmcConfig(train=tcfg, **connect)
+    res = _rewinding_study(run_lmc, lmc_jobs, cfg, dataset, scores, run, data)
     summary = {
         "results": str(res.path / "results.parquet"),
         "scores": str(res.scores_path),
@@ -637,8 +363,8 @@ def lmc(
         emit_json(summary)
         return
     stdout.print(
-        f"test-error barrier from step {from_step}: {100 * summary['error_barrier']:.2f} points "
-        f"(mean over {replicates} replicate(s)); per-example train CE barrier at 0.5: "
+        f"test-error barrier from step {cfg.from_step}: {100 * summary['error_barrier']:.2f} points "
+        f"(mean over {cfg.replicates} replicate(s)); per-example train CE barrier at 0.5: "
         f"{summary['train_ce_barrier_mean']:.4f}"
     )
     stdout.print(f"per-example barrier score table: {res.scores_path}")
