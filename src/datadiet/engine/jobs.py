@@ -22,9 +22,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.errors import DataDietError
 from datadiet.runs import RunDir, atomic_write_json, config_hash, read_json
-from datadiet.training.device import DEFAULT_DEVICE, resolve_device
+from datadiet.training.device import resolve_device
 
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 JOURNAL = "journal.jsonl"

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine.executors import InProcess
 from datadiet.engine.jobs import Context, Job, ProgressFactory, closure, levels
 from datadiet.runs import atomic_write_json, atomic_write_parquet, runtime_info, to_jsonable
-from datadiet.training.device import DEFAULT_DEVICE
 
 
 def run_jobs(jobs: Sequence[Job], *, ctx: Context, executor: Any = None) -> dict[str, dict]:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from datadiet.data.dataset import Dataset
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
 from datadiet.errors import DataDietError
 from datadiet.lottery import ALPHAS, check_pretrain, parse_pretrain, prunable_weights
@@ -32,7 +33,6 @@ from datadiet.stages.lottery import BRANCHES, LevelJob, LmcJob, RewindJob
 from datadiet.stages.score import read_score_table, score_table
 from datadiet.stages.select import SelectJob
 from datadiet.training import TrainConfig
-from datadiet.training.device import DEFAULT_DEVICE
 from datadiet.validation import check_copies, check_fraction, check_positive_int, check_step_in_schedule
 
 

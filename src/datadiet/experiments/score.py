@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from datadiet.data.dataset import Dataset
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
 from datadiet.plots.score_figures import score_figures
 from datadiet.runs import RunDir
 from datadiet.stages.score import ScoreConfig, ScoreJob, ScoreResult
-from datadiet.training.device import DEFAULT_DEVICE
 
 
 @dataclass(frozen=True)

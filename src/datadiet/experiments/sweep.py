@@ -19,7 +19,7 @@ import pandas as pd
 
 from datadiet.data.dataset import Dataset
 from datadiet.data.groups import group_accuracy
-from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_SCORE_EPOCH
+from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_DEVICE, DEFAULT_SCORE_EPOCH
 from datadiet.engine import DatasetSpec, Job, ProgressFactory, as_spec, closure, run_experiment
 from datadiet.errors import DataDietError
 from datadiet.models import check_model
@@ -43,7 +43,6 @@ from datadiet.tables import (
     pruned_flops_known,
 )
 from datadiet.training import TrainConfig
-from datadiet.training.device import DEFAULT_DEVICE
 from datadiet.training.dynamic import DYNAMIC_PRUNERS, DynamicPruning
 from datadiet.validation import check_choice, check_epoch, check_fraction, check_positive_float, check_positive_int
 

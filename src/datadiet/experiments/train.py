@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from datadiet.data.dataset import Dataset
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import Context, DatasetSpec, as_spec, run_job
 from datadiet.stages.select import SelectJob
 from datadiet.stages.train import TrainJob
 from datadiet.training import TrainConfig
-from datadiet.training.device import DEFAULT_DEVICE
 
 
 def train_in_run_dir(

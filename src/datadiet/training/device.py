@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.errors import DataDietError
 from datadiet.validation import check_choice
 
 DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_DEVICE = "auto"
 
 
 def resolve_device(device: str = DEFAULT_DEVICE) -> str:

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, Job, closure, run_experiment
 from datadiet.experiments.sweep import SweepConfig, SweepSpec, load_sweep, sweep_figures
 from datadiet.reports import describe_setup, format_mean_std, report_markdown
 from datadiet.runs import atomic_write_bytes, read_json, runtime_info
 from datadiet.selection import ranking_agreement
 from datadiet.training import TrainConfig
-from datadiet.training.device import DEFAULT_DEVICE
 
 NAME = "fashion-mnist-diet"
 TRAIN = TrainConfig(model="cnn", epochs=4)

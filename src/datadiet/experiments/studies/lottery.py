@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, Job, closure, run_experiment
 from datadiet.experiments.lottery import LmcConfig, LmcExperiment, LotteryConfig, LotteryExperiment
 from datadiet.lottery import ALPHAS
@@ -36,7 +37,6 @@ from datadiet.plots.lottery import accuracy_vs_remaining, accuracy_vs_subset_siz
 from datadiet.runs import atomic_write_bytes, read_json
 from datadiet.stages.score import ScoreConfig, ScoreJob
 from datadiet.training import TrainConfig
-from datadiet.training.device import DEFAULT_DEVICE
 
 MATCH_POINTS = 0.5  # "matches the dense network": at most this many points below its mean
 
