@@ -27,15 +27,10 @@ import torch
 
 from datadiet.errors import DataDietError
 from datadiet.scores.dynamics import AUMHook, ForgettingHook
+from datadiet.scores.methods import MODEL_METHODS
 from datadiet.validation import check_choice, check_positive_int
 
 TRACKED = ("forgetting", "aum")
-
-
-def _model_methods() -> dict:
-    from datadiet.scores.methods import MODEL_METHODS
-
-    return MODEL_METHODS
 
 
 class Tracker:
@@ -50,7 +45,7 @@ class Tracker:
         if score_epoch is not None:
             check_positive_int("score_epoch", score_epoch, allow_zero=True)
         self.score_epoch = score_epoch
-        self.methods = tuple(check_choice("method", m, _model_methods()) for m in methods)
+        self.methods = tuple(check_choice("method", m, MODEL_METHODS) for m in methods)
         self.epoch = 0
         self.step = 0
         self._forgetting = ForgettingHook(n)
@@ -100,7 +95,7 @@ class Tracker:
         scores at initialisation (``score_epoch=0``)."""
         kw = {} if batch_size is None else {"batch_size": batch_size}  # None: each score's own default
         for m in self.methods:
-            self._scores[m] = _model_methods()[m](model, inputs, targets, **kw)
+            self._scores[m] = MODEL_METHODS[m](model, inputs, targets, **kw)
         self.scored_at = self.epoch
 
     def scores(self, method: str) -> np.ndarray:

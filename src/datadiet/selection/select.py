@@ -37,6 +37,7 @@ import pandas as pd
 
 from datadiet.defaults import DEFAULT_CCS_BINS
 from datadiet.errors import DataDietError
+from datadiet.scores.methods import spearman
 from datadiet.validation import (
     check_choice,
     check_count_or_fraction,
@@ -341,8 +342,6 @@ def ranking_agreement(reference, candidate, *, keep: Sequence[float] = (0.5,), s
     that the candidate keeps too, ``|kept_ref & kept_cand| / k`` (1 = the same subset; about ``f`` for
     unrelated scores). Ties are broken by the same seeded order for both.
     """
-    from datadiet.scores.methods import spearman
-
     ref = check_finite_1d("reference", reference)
     cand = check_finite_1d("candidate", candidate)
     if cand.shape != ref.shape:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 
 from datadiet.errors import DataDietError
+from datadiet.models import check_model, is_user_model, source_hash
 from datadiet.validation import check_choice, check_fraction, check_positive_float, check_positive_int
 
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
@@ -43,8 +44,6 @@ class TrainConfig:
     aug_seed: int = 0
 
     def __post_init__(self):
-        from datadiet.models import check_model, is_user_model, source_hash
-
         object.__setattr__(self, "model", check_model(self.model))
         if is_user_model(self.model) and not self.model_hash:
             object.__setattr__(self, "model_hash", source_hash(self.model))  # in the run keys
