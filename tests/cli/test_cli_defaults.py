@@ -43,7 +43,7 @@ def _params(command: str) -> dict:
 
 def test_every_command_with_configuration_generates_its_options():
     with_groups = {c for c, cb in CALLBACKS.items() if getattr(cb, "option_groups", None)}
-    assert with_groups == {"train", "score", "prune", "sweep", "lottery", "lmc"}
+    assert with_groups == {"train", "score", "prune", "sweep", "lottery", "lmc", "study"}
     assert len(GENERATED) > 100
 
 

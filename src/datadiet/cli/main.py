@@ -42,6 +42,7 @@ from datadiet.experiments.sweep import load_sweep, write_report
 from datadiet.models import MODELS
 from datadiet.reports import accuracy_markdown
 from datadiet.scores import parse_method
+from datadiet.selection import STRATEGIES
 from datadiet.tables import accuracy_table
 from datadiet.training import TrainConfig
 from datadiet.validation import check_epoch, parse_list
@@ -236,7 +237,10 @@ def sweep(
     dataset: DatasetArg,
     *,
     plan: Annotated[dict, SWEEP],
-    select: Annotated[dict, SELECT.helped(strategy="selection for scored methods: hardest, easiest, window, ccs")],
+    select: Annotated[
+        dict,
+        SELECT.helped(strategy="selection for scored methods: " + ", ".join(s for s in STRATEGIES if s != "random")),
+    ],
     tcfg: Annotated[TrainConfig, TRAIN.helped(epochs="epochs of full-data training")],
     run: Annotated[Where, RUN],
     data: Annotated[DataOptions, DATA],

@@ -25,6 +25,7 @@ import typer
 from datadiet.defaults import DEFAULT_DEVICE, DEFAULT_OUT
 from datadiet.experiments import DatasetSpec, ScoreConfig, SweepConfig, make_executor
 from datadiet.experiments.lottery import LmcConfig, LotteryConfig
+from datadiet.selection import STRATEGIES
 from datadiet.training import TrainConfig
 from datadiet.training.device import resolve_device
 from datadiet.validation import parse_floats, parse_list
@@ -247,7 +248,7 @@ LOCAL = RUN.without("executor", "address", "workers", "threads")  # one job, in 
 SELECT = Group(
     SweepConfig,
     (
-        Opt("strategy", "--strategy", "hardest, easiest, window, random or ccs"),
+        Opt("strategy", "--strategy", ", ".join(STRATEGIES[:-1]) + " or " + STRATEGIES[-1]),
         Opt("offset", "--offset", "window: fraction of the hardest examples to skip first"),
         Opt("balanced", "--balanced/--no-balanced", "prune every class by the same fraction"),
         Opt("hard_cutoff", "--hard-cutoff", "ccs: fraction of the hardest examples dropped first (likely mislabeled)"),
