@@ -71,10 +71,17 @@ def test_no_command_retypes_a_generated_option():
 
 def test_device_default_is_the_api_constant():
     commands = [c for c in CALLBACKS if "device" in _params(c)]
-    assert sorted(commands) == ["lmc", "lottery", "score", "sweep", "train"]
+    assert sorted(commands) == ["lmc", "lottery", "score", "study", "sweep", "train"]
     for c in commands:
         assert _params(c)["device"].default == DEFAULT_DEVICE == "auto"
     assert inspect.signature(resolve_device).parameters["device"].default == DEFAULT_DEVICE
+    # and every API entry point that runs work: the same one default
+    from datadiet.engine import Context, run_experiment
+    from datadiet.experiments import run_lmc, run_lottery, run_sweep, score_dataset, score_methods, train_in_run_dir
+
+    for fn in (run_experiment, run_sweep, score_dataset, score_methods, run_lottery, run_lmc, train_in_run_dir):
+        assert inspect.signature(fn).parameters["device"].default == DEFAULT_DEVICE, fn.__name__
+    assert Context.__dataclass_fields__["device"].default == DEFAULT_DEVICE
 
 
 def test_where_defaults_are_the_executor_api_defaults():

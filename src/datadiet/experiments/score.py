@@ -18,8 +18,9 @@ import pandas as pd
 from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
-from datadiet.plots.score_figures import score_figures
+from datadiet.plots.diagnostics import extreme_examples, score_histograms, score_vs_input_norm
 from datadiet.runs import RunDir
+from datadiet.scores.basic import input_norm
 from datadiet.stages.score import ScoreConfig, ScoreJob, ScoreResult
 
 
@@ -88,6 +89,23 @@ class ScoreExperiment:
         for r in self.results(folder.parent):
             methods[r.config.method].update(score_figures(ds, r))
         return {"methods": methods}
+
+
+def score_figures(dataset: Dataset, result: ScoreResult) -> dict:
+    """One method's diagnostic figures beside its table: a histogram per class, the easiest and
+    hardest examples (image data), and the score against the input norm with Spearman's ρ."""
+    folder = result.path.parent
+    method = result.config.method
+    figs = [str(score_histograms(result.table, dataset.class_names, folder / "score_histograms.png", method=method))]
+    if dataset.is_image:
+        images = dataset.denormalise(dataset.x_train).numpy()
+        figs.append(
+            str(extreme_examples(result.table, images, dataset.class_names, folder / "extremes.png", method=method))
+        )
+    norms = input_norm(dataset.x_train)
+    rho = score_vs_input_norm(result.scores, norms, folder / "score_vs_input_norm.png", method=method)
+    figs.append(str(folder / "score_vs_input_norm.png"))
+    return {"figures": figs, "input_norm_spearman": float(rho)}
 
 
 def score_methods(
