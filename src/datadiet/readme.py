@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from datadiet.errors import DataDietError
-from datadiet.experiments.studies.diet import variants_markdown
-from datadiet.experiments.studies.lottery import load_study, study_markdown
+from datadiet.experiments.studies.diet import AGREEMENT_KEEP, VARIANT_FRACTION
+from datadiet.experiments.studies.lottery import load_study
 from datadiet.experiments.sweep import load_sweep
 from datadiet.reports import (
     accuracy_markdown,
@@ -35,6 +35,8 @@ from datadiet.reports import (
     format_difference,
     format_mean_std,
 )
+from datadiet.reports.diet_study import variants_markdown
+from datadiet.reports.lottery_study import study_markdown
 from datadiet.runs import atomic_write_bytes
 from datadiet.tables import accuracy_cells, seed_stats
 
@@ -149,7 +151,7 @@ def label_noise_block(root: Path, folder: str) -> str:
 
 
 def lottery_block(root: Path, folder: str) -> str:
-    """The lottery study's tables and answers (:func:`datadiet.experiments.studies.lottery.study_markdown`)."""
+    """The lottery study's tables and answers (:func:`datadiet.reports.lottery_study.study_markdown`)."""
     if not (root / folder / "lottery.parquet").exists():
         raise DataDietError(f"{folder} has no lottery.parquet (run datadiet study lottery)")
     return study_markdown(*load_study(root / folder)) + f"\nReport and figures: {_link(folder)}\n"
@@ -166,7 +168,9 @@ def diet_block(root: Path, folder: str) -> str:
     agreement = pd.read_parquet(path / "scoring_variants.parquet")
     cells = pd.read_parquet(path / "scoring_variant_cells.parquet")
     lines = [accuracy_markdown(results, summary, heading=None).rstrip("\n"), ""]
-    lines += amortisation_markdown(results, setup) + variants_markdown(agreement, cells, setup)
+    lines += amortisation_markdown(results, setup) + variants_markdown(
+        agreement, cells, setup, fraction=VARIANT_FRACTION, keep=AGREEMENT_KEEP
+    )
     lines = [f"**{line[3:]}**" if line.startswith("## ") else line for line in lines]  # captions, as in every block
     text = "\n".join(lines).replace("](accuracy_vs_flops.png)", f"]({folder}/accuracy_vs_flops.png)")
     return text.rstrip("\n") + f"\n\nReport and figures: {_link(folder)}\n"
