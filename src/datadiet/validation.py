@@ -53,6 +53,13 @@ def check_fraction(name: str, value, *, allow_one: bool = True, allow_zero: bool
     return v
 
 
+def check_rate(name: str, value) -> float:
+    """A real number strictly between 0 and 1 (a pruning rate): not a bool, a string or a bound."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not (0 < value < 1):
+        raise DataDietError(f"{name} must be in (0, 1), got {value!r}")
+    return float(value)
+
+
 def check_step_in_schedule(name: str, step: int, total: int) -> int:
     """A step of a training schedule of ``total`` steps (0 = the initialisation)."""
     if step > total:

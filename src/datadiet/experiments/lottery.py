@@ -33,7 +33,7 @@ from datadiet.stages.lottery import BRANCHES, LevelJob, LmcJob, RewindJob
 from datadiet.stages.score import read_score_table, score_table
 from datadiet.stages.select import SelectJob
 from datadiet.training import TrainConfig
-from datadiet.validation import check_copies, check_fraction, check_positive_int, check_step_in_schedule
+from datadiet.validation import check_copies, check_positive_int, check_rate, check_step_in_schedule
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class LotteryConfig:
 
     def __post_init__(self):
         check_positive_int("levels", self.levels)
-        check_fraction("rate", self.rate, allow_zero=False, allow_one=False)
+        check_rate("rate", self.rate)
         check_positive_int("rewind_step", self.rewind_step, allow_zero=True)
         check_pretrain(self.pretrain, step=self.rewind_step, step_name="rewind_step", batch_size=self.train.batch_size)
         check_positive_int("replicates", self.replicates)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from datadiet.errors import DataDietError
-from datadiet.validation import check_positive_int
+from datadiet.validation import check_positive_int, check_rate
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -51,12 +51,6 @@ def sparsity(masks: dict[str, torch.Tensor]) -> float:
     return 1.0 - float(sum(m.sum() for m in masks.values())) / max(1, total)
 
 
-def _check_rate(rate: float) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0 < rate < 1):
-        raise DataDietError(f"rate must be in (0, 1), got {rate!r}")
-    return float(rate)
-
-
 def magnitude_prune(
     weights: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], *, rate: float
 ) -> dict[str, torch.Tensor]:
@@ -67,7 +61,7 @@ def magnitude_prune(
     read). Weights already pruned stay pruned, whatever their value. Exact ties at the threshold
     (measure-zero for trained weights) go by position in the pool.
     """
-    rate = _check_rate(rate)
+    rate = check_rate("rate", rate)
     names = list(masks)
     missing = [n for n in names if n not in weights]
     if missing:

@@ -46,7 +46,7 @@ from datadiet.stages.score import score_table
 from datadiet.stages.select import SelectJob
 from datadiet.training import TrainConfig, evaluate, train
 from datadiet.training.trainer import derived_seed
-from datadiet.validation import check_choice, check_copies, check_fraction, check_positive_int, check_step_in_schedule
+from datadiet.validation import check_choice, check_copies, check_positive_int, check_rate, check_step_in_schedule
 
 BRANCHES = ("imp", "random-prune", "random-reinit")
 LMC_SEED_OFFSET = 20_000  # data-order/augmentation seeds of LMC copies, apart from everything else
@@ -135,7 +135,7 @@ class LevelJob(Job):
     def __post_init__(self):
         check_positive_int("level", self.level, allow_zero=True)
         check_choice("branch", self.branch, BRANCHES)
-        check_fraction("rate", self.rate, allow_zero=False, allow_one=False)
+        check_rate("rate", self.rate)
         if self.branch != "imp" and self.level == 0:
             raise DataDietError("random baselines start at level 1 (level 0 is the dense network)")
 

@@ -19,7 +19,7 @@ from datadiet.errors import DataDietError
 from datadiet.training.config import TrainConfig, lr_at
 from datadiet.training.dynamic import DynamicPruning
 from datadiet.training.seeds import epoch_permutation
-from datadiet.validation import check_indices, check_positive_int
+from datadiet.validation import check_indices, check_positive_int, check_step_in_schedule
 
 
 def make_schedule(
@@ -95,8 +95,7 @@ class StaticSchedule:
         self.steps_per_epoch = config.steps_per_epoch(self.n)
         self.total = config.total_steps(self.n)
         self.start_step = check_positive_int("start_step", start_step, allow_zero=True)
-        if self.start_step > self.total:
-            raise DataDietError(f"start_step must be <= the schedule's {self.total} steps, got {self.start_step}")
+        check_step_in_schedule("start_step", self.start_step, self.total)
         self.limit = self.total if stop_at is None else min(self.total, int(stop_at))
 
     @property
