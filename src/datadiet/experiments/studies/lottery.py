@@ -186,14 +186,14 @@ class LotteryStudy:
 
     def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
         study = self.study
-        _, gate = self.gate(out)
+        found, gate = self.gate(out)
         return {
             "dataset": self.data.key(),
             "train": study.train,
             "levels": study.levels,
             "replicates": study.replicates,
             "gate_ks": study.gate_ks,
-            "k_star": self.chosen_k(out),
+            "k_star": found if self.k_star is None else self.k_star,
             "gate": gate,
             "match_points": MATCH_POINTS,
         }
