@@ -135,3 +135,32 @@ def test_device_cuda_without_a_gpu_is_one_clear_line(tmp_path):
     assert not list(tmp_path.glob("train_*"))
     proc = run_cli("train", "digits", "--model", "mlp", "--epochs", "1", "--device", "tpu", "--out", tmp_path)
     assert proc.returncode == 2 and "unknown device 'tpu'; valid: auto, cpu, cuda" in proc.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path):
+    """typer turns KeyboardInterrupt into an exit code it returns; the CLI must pass it on, not exit 0."""
+    cmd = [sys.executable, "-m", "datadiet.cli.main", "train", "digits", "--epochs", "400", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("train_*")) and time.monotonic() < deadline:  # the run has started
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.startswith("datadiet:")]
+    assert lines == ["datadiet: interrupted; re-run the same command to resume"], err
+    assert not list(tmp_path.glob("train_*/result.json"))  # no finished marker for an interrupted run
+
+
+def test_json_output_is_strict_json_without_nan(tmp_path):
+    """One seed has no spread between seeds: its agreement is NaN, printed as null."""
+    proc = run_cli("score", "digits", "--method", "random", "--seeds", "1", "--no-figures", "--out", tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    out = json.loads(line, parse_constant=refuse)
+    assert out["methods"]["random"]["seed_agreement"]["pairwise"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from contextlib import contextmanager
 
@@ -15,9 +16,21 @@ stderr = Console(stderr=True)
 stdout = Console()
 
 
+def strict_json(obj):
+    """``obj`` (as :func:`datadiet.runs.to_jsonable` makes it) with NaN and infinities as null: strict JSON
+    has no literal for them (e.g. the spread of a single seed)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def emit_json(obj) -> None:
-    """One JSON object as the last stdout line."""
-    sys.stdout.write(json.dumps(to_jsonable(obj), allow_nan=True) + "\n")
+    """One strict JSON object as the last stdout line."""
+    sys.stdout.write(json.dumps(strict_json(to_jsonable(obj)), allow_nan=False) + "\n")
     sys.stdout.flush()
 
 

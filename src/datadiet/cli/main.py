@@ -398,12 +398,15 @@ def report(
         stdout.print(f"report: {path}")
 
 
+INTERRUPTED = 130  # the shell's exit status for a process stopped by Ctrl-C (128 + SIGINT)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:
         args = ["--help"]
     try:
-        app(args=args, prog_name="datadiet", standalone_mode=False)
+        status = app(args=args, prog_name="datadiet", standalone_mode=False)
     except DataDietError as e:
         msg = " ".join(str(e).splitlines())  # the convention is one line; hold it even if a message slips
         print(f"datadiet: error: {msg}", file=sys.stderr)
@@ -420,9 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as e:
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
+        status = INTERRUPTED
+    if status == INTERRUPTED:  # typer turns Ctrl-C into this exit code and returns it
         print("datadiet: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
