@@ -123,6 +123,8 @@ def test_pretraining_subsets_are_class_balanced_and_follow_the_scores(tmp_path):
         (["--rewind-step", "5", "--pretrain", "easy:500"], "needs a score table"),
         (["--pretrain", "medium:5"], "unknown pretrain 'medium'"),
         (["--exclude", "nope"], "exclude names no layer"),
+        (["--levels", "100000"], r"levels=100000 at rate 0.2 would prune all .* prunable weights; at most \d+ level"),
+        (["--levels", "40", "--rate", "0.9"], r"would prune all .* at most \d+ level"),
     ],
 )
 def test_bad_lottery_input_is_one_line_and_exit_2(tmp_path, args, message):

@@ -8,7 +8,15 @@ import torch
 from torch import nn
 
 from datadiet.errors import DataDietError
-from datadiet.lottery import dense_masks, magnitude_prune, prunable_weights, random_masks_like, sparsity
+from datadiet.lottery import (
+    check_levels,
+    dense_masks,
+    magnitude_prune,
+    prunable_weights,
+    random_masks_like,
+    remaining_after,
+    sparsity,
+)
 
 
 def net():
@@ -96,3 +104,28 @@ def test_sparsity_counts_prunable_weights():
     masks = {"a": torch.ones(10), "b": torch.zeros(30)}
     assert sparsity(masks) == pytest.approx(0.75)
     assert np.isclose(sparsity({"a": torch.ones(4)}), 0.0)
+
+
+def test_remaining_after_follows_magnitude_prune_level_by_level():
+    torch.manual_seed(0)
+    w = {"a": torch.randn(7, 3), "b": torch.randn(5)}
+    masks = {k: torch.ones_like(v) for k, v in w.items()}
+    seen = [26]  # 7 x 3 + 5 weights
+    for _ in range(12):  # prune the same weights again and again, counting what remains
+        masks = magnitude_prune(w, masks, rate=0.3)
+        seen.append(int(sum(m.sum() for m in masks.values())))
+        if seen[-1] == 0:
+            break
+    assert remaining_after(26, rate=0.3, levels=12) == seen
+
+
+def test_levels_that_prune_every_weight_are_refused_with_the_most_that_keep_one():
+    assert check_levels(22, rate=0.3, levels=3) == 3
+    counts = remaining_after(22, rate=0.3, levels=1000)
+    most = len(counts) - 2
+    assert counts[most] >= 1 and counts[-1] == 0
+    assert check_levels(22, rate=0.3, levels=most) == most
+    with pytest.raises(DataDietError, match=rf"prune all 22 prunable weights; at most {most} level\(s\)"):
+        check_levels(22, rate=0.3, levels=most + 1)
+    with pytest.raises(DataDietError, match="at most"):
+        check_levels(1000, rate=0.9, levels=100000)

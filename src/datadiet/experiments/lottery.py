@@ -24,7 +24,7 @@ from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
 from datadiet.errors import DataDietError
-from datadiet.lottery import ALPHAS, check_pretrain, parse_pretrain, prunable_weights
+from datadiet.lottery import ALPHAS, check_levels, check_pretrain, parse_pretrain, prunable_weights
 from datadiet.models import build_model
 from datadiet.plots.lottery import accuracy_vs_remaining, interpolation_paths
 from datadiet.runs import RunDir
@@ -126,7 +126,10 @@ class LotteryExperiment:
         bad steps, subsets, tables and excluded layers are refused here, before anything runs."""
         cfg, ds = self.config, self.data.load()
         t = cfg.train
-        prunable_weights(build_model(t.model, ds.input_shape, ds.num_classes, width=t.width), exclude=cfg.exclude)
+        model = build_model(t.model, ds.input_shape, ds.num_classes, width=t.width)
+        params = dict(model.named_parameters())
+        n = sum(params[name].numel() for name in prunable_weights(model, exclude=cfg.exclude))
+        check_levels(n, rate=cfg.rate, levels=cfg.levels)
         out = []
         for r in range(cfg.replicates):
             rewind = rewind_point(self.data, t, cfg.rewind_step, cfg.pretrain, seed=r, scores=self.scores)

@@ -6,10 +6,12 @@ Tensors in, tensors out, no files; the IMP levels, rewinding and LMC runs are jo
 
 from datadiet.lottery.connectivity import ALPHAS, error_barrier, interpolate, pairwise_barriers
 from datadiet.lottery.masks import (
+    check_levels,
     dense_masks,
     magnitude_prune,
     prunable_weights,
     random_masks_like,
+    remaining_after,
     sparsity,
 )
 from datadiet.lottery.pretrain import PRETRAIN_KINDS, check_pretrain, parse_pretrain
@@ -17,6 +19,7 @@ from datadiet.lottery.pretrain import PRETRAIN_KINDS, check_pretrain, parse_pret
 __all__ = [
     "ALPHAS",
     "PRETRAIN_KINDS",
+    "check_levels",
     "check_pretrain",
     "dense_masks",
     "error_barrier",
@@ -26,5 +29,6 @@ __all__ = [
     "parse_pretrain",
     "prunable_weights",
     "random_masks_like",
+    "remaining_after",
     "sparsity",
 ]

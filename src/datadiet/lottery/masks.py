@@ -81,6 +81,29 @@ def magnitude_prune(
     return out
 
 
+def remaining_after(n: int, *, rate: float, levels: int) -> list[int]:
+    """How many of ``n`` prunable weights remain at levels 0..``levels`` of :func:`magnitude_prune`
+    (each level drops ``ceil(rate * remaining)``), stopping early at 0."""
+    rate = check_rate("rate", rate)
+    counts = [check_positive_int("n", n, allow_zero=True)]
+    while len(counts) <= check_positive_int("levels", levels, allow_zero=True) and counts[-1] > 0:
+        counts.append(counts[-1] - math.ceil(rate * counts[-1]))
+    return counts
+
+
+def check_levels(n: int, *, rate: float, levels: int) -> int:
+    """``levels`` if every one of them keeps at least one of the ``n`` prunable weights; otherwise a
+    one-line error naming how many levels do (a network without weights trains at chance)."""
+    counts = remaining_after(n, rate=rate, levels=levels)
+    if counts[-1] < 1:
+        most = len(counts) - 2  # the last level with a weight left
+        raise DataDietError(
+            f"levels={levels} at rate {rate:g} would prune all {n:,} prunable weights; "
+            f"at most {most} level(s) keep at least one"
+        )
+    return levels
+
+
 def random_masks_like(masks: dict[str, torch.Tensor], *, seed: int) -> dict[str, torch.Tensor]:
     """Random pruning at the same per-layer sparsity: each layer keeps as many weights as in
     ``masks``, at positions drawn from ``seed``."""
