@@ -4,6 +4,7 @@ local Ray instance) gives the same table. Real processes throughout."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -164,3 +165,23 @@ def test_json_output_is_strict_json_without_nan(tmp_path):
 
     out = json.loads(line, parse_constant=refuse)
     assert out["methods"]["random"]["seed_agreement"]["pairwise"] is None
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("127.0.0.1:1", r"nothing answers at Ray address 127\.0\.0\.1:1 \(.*\): is the cluster's head running there\?"),
+        ("localhost:99999", r"address must be auto or HOST:PORT with a port in 1\.\.65535, got 'localhost:99999'"),
+    ],
+)
+def test_a_ray_address_that_does_not_answer_fails_in_seconds(tmp_path, address, message):
+    """Ray retries a dead address for minutes; the executor checks it first (loopback only here)."""
+    t0 = time.monotonic()
+    proc = run_cli(
+        "sweep", "digits", "--methods", "random", "--fractions", "0", "--epochs", "1", "--model", "mlp",
+        "--executor", "ray", "--address", address, "--out", tmp_path, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and re.search(message, proc.stderr), proc.stderr
+    assert time.monotonic() - t0 < 60  # the CLI's own start-up included; Ray alone took minutes
+    assert not list(tmp_path.glob("sweep_*/results.parquet"))

@@ -249,7 +249,7 @@ def sweep(
     """Score, prune to each fraction, train on each subset, compare against random pruning."""
     cfg = SweepConfig(train=tcfg, **plan, **select)
     spec = data.spec(dataset)
-    with multi_progress() as new_bar, run.open_executor() as ex:
+    with run.open_executor() as ex, multi_progress() as new_bar:
         dev = run.resolved_device()
         res = run_sweep(spec, cfg, out=run.out, progress=new_bar, command=_command_line(), executor=ex, device=dev)
     report = res.path / "report.md"
@@ -277,7 +277,7 @@ def _command_line() -> str:
 def _run(experiment, run: Where):
     """Run an experiment where ``run`` says, with progress bars; its :class:`ExperimentResult`."""
     experiment.plan(run.out)  # refuse bad steps, subsets and tables before any progress bar
-    with multi_progress() as new_bar, run.open_executor() as ex:
+    with run.open_executor() as ex, multi_progress() as new_bar:
         return run_experiment(
             experiment,
             out=run.out,

@@ -11,6 +11,7 @@ resumes from what its run directory holds.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -83,6 +84,29 @@ def _import_ray():
     return ray
 
 
+RAY_CONNECT_TIMEOUT = 5.0  # seconds a cluster's address has to answer before we give up on it
+
+
+def check_reachable(address: str, *, timeout: float = RAY_CONNECT_TIMEOUT) -> str:
+    """``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``) if it is ``auto`` or something
+    answers there within ``timeout`` seconds; otherwise a one-line error at once, where Ray itself
+    would retry for minutes."""
+    if address == "auto":
+        return address
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DataDietError(f"address must be auto or HOST:PORT with a port in 1..65535, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__.replace("Error", " error").lower()
+        raise DataDietError(
+            f"nothing answers at Ray address {address} ({reason}; {timeout:g} s timeout): "
+            "is the cluster's head running there?"
+        ) from None
+    return address
+
+
 class RayExecutor:
     """Run jobs as Ray tasks: ``workers`` at a time, ``threads`` torch threads each.
 
@@ -98,7 +122,7 @@ class RayExecutor:
         self, *, address: str | None = None, workers: int | None = None, threads: int | None = None, retries: int = 3
     ):
         cores = os.cpu_count() or 1
-        self.address = address
+        self.address = None if address is None else check_reachable(address)
         self.workers = check_positive_int("workers", workers if workers is not None else cores)
         self.threads = check_positive_int("threads", threads if threads is not None else max(1, cores // self.workers))
         self.retries = check_positive_int("retries", retries, allow_zero=True)
