@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datadiet.cli.main import INTERRUPTED
 from tests.cli.conftest import last_json, run_cli
 
 SWEEP = [
@@ -148,7 +149,10 @@ def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path):
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    # The shell reports 130 for both outcomes below. CPython 3.11 sets its "unhandled Ctrl-C" flag when the
+    # KeyboardInterrupt lands inside code run by exec() on a string (a dataclass being created by a lazy torch
+    # import): even after main() caught it and returned 130, the interpreter then ends itself by SIGINT.
+    assert proc.returncode in (INTERRUPTED, -signal.SIGINT), err
     lines = [line for line in err.splitlines() if line.startswith("datadiet:")]
     assert lines == ["datadiet: interrupted; re-run the same command to resume"], err
     assert not list(tmp_path.glob("train_*/result.json"))  # no finished marker for an interrupted run
