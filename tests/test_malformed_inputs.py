@@ -580,11 +580,11 @@ def test_cli_refuses_generated_malformed_files(workdir):
         out = _fresh(workdir, "_out")
         jobs.append((desc, ["train", f"npz:{path}", "--epochs", "1", "--model", "mlp", "--out", out], out))
     for desc, write in table_cases_:
-        folder = _fresh(workdir, "")  # no summary.json beside the table: prune needs no dataset
+        folder = _fresh(workdir, "")  # no summary.json beside the table: prune needs no dataset when told
         folder.mkdir()
         path = write(folder / "scores.parquet")
         out = _fresh(workdir, "_out")
-        jobs.append((desc, ["prune", path, "--keep", "0.5", "--out", out / "kept.npy"], out))
+        jobs.append((desc, ["prune", path, "--keep", "0.5", "--out", out / "kept.npy", "--unverified-tables"], out))
     with ThreadPoolExecutor(max_workers=2) as pool:
         procs = list(pool.map(lambda j: _run_cli(j[1], workdir), jobs))
     for (desc, args, out), proc in zip(jobs, procs):
@@ -636,7 +636,7 @@ def test_cli_regressions_for_the_three_escapes(workdir):
             f"cannot write to {blocker}/runs/train_",
         ),
         (
-            ["prune", table, "--keep", "0.5", "--out", blocker / "kept.npy"],
+            ["prune", table, "--keep", "0.5", "--out", blocker / "kept.npy", "--unverified-tables"],
             blocker,
             f"cannot write to {blocker}/kept.npy",
         ),
@@ -655,5 +655,5 @@ def test_cli_regressions_for_the_three_escapes(workdir):
         _assert_refused(proc, out, args)
         assert message in proc.stderr, (args, proc.stderr)
     # and the healthy prune beside them works, so the refusals above are not vacuous
-    ok = _run_cli(["prune", table, "--keep", "0.5", "--out", outs[0] / "kept.npy"], workdir)
+    ok = _run_cli(["prune", table, "--keep", "0.5", "--out", outs[0] / "kept.npy", "--unverified-tables"], workdir)
     assert ok.returncode == 0 and (outs[0] / "kept.npy").is_file(), ok.stderr

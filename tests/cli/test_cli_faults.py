@@ -189,3 +189,49 @@ def test_a_ray_address_that_does_not_answer_fails_in_seconds(tmp_path, address, 
     assert proc.stderr.count("\n") == 1 and re.search(message, proc.stderr), proc.stderr
     assert time.monotonic() - t0 < 60  # the CLI's own start-up included; Ray alone took minutes
     assert not list(tmp_path.glob("sweep_*/results.parquet"))
+
+
+def test_a_score_table_is_matched_to_its_dataset_by_fingerprint(tmp_path):
+    """A table whose summary.json names another dataset is refused even when its length and labels fit;
+    a table that records no dataset needs --unverified-tables."""
+    from datadiet.data import load_dataset
+
+    ds = load_dataset("digits")
+    x = ds.denormalise(ds.x_train).numpy()
+    other = tmp_path / "other.npz"  # the same labels and size, other pixels: another fingerprint
+    np.savez(other, x_train=np.flip(x, axis=-1).copy(), y_train=ds.y_train.numpy(),
+             x_test=ds.denormalise(ds.x_test).numpy(), y_test=ds.y_test.numpy())  # fmt: skip
+    res = last_json(run_cli("score", "digits", "--method", "random", "--seeds", "1", "--no-figures",
+                            "--out", tmp_path / "runs", "--json"))  # fmt: skip
+    table = res["methods"]["random"]["scores"]
+    refusals = (
+        ("prune", table, "--keep", "0.5", "--out", tmp_path / "kept.npy", "--dataset", f"npz:{other}"),
+        (
+            "sweep",
+            f"npz:{other}",
+            "--methods",
+            f"table:{table}",
+            "--fractions",
+            "0.5",
+            "--epochs",
+            "1",
+            "--out",
+            tmp_path / "runs",
+        ),  # fmt: skip
+    )
+    for args in refusals:
+        p = run_cli(*args)
+        assert p.returncode == 2 and "was made on dataset 'digits' (fingerprint" in p.stderr, p.stderr
+        assert p.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "kept.npy").exists() and not list((tmp_path / "runs").glob("sweep_*"))
+
+    bare = tmp_path / "mine" / "scores.parquet"  # your own table: nothing records its dataset
+    bare.parent.mkdir()
+    pd.read_parquet(table).to_parquet(bare)
+    p = run_cli("prune", bare, "--keep", "0.5", "--out", tmp_path / "kept.npy", "--dataset", "digits")
+    assert p.returncode == 2 and "records no dataset" in p.stderr and "--unverified-tables" in p.stderr
+    p = run_cli("prune", bare, "--keep", "0.5", "--out", tmp_path / "kept.npy", "--dataset", "digits",
+                "--unverified-tables", "--json")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    side = json.loads((tmp_path / "kept.npy.json").read_text())
+    assert side["table_verified"] is False and side["dataset"]["name"] == "digits"

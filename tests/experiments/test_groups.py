@@ -1,5 +1,7 @@
 """Who pays for the diet beyond classes: groups in the data, per-group and worst-group accuracy, group-balanced pruning."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,5 +111,8 @@ def test_prune_sidecar_group_balance_and_refusing_other_data(grouped, tiny_image
     sidecar_path(out).unlink()
     with pytest.raises(DataDietError, match="no sidecar"):
         read_kept(out, grouped)
+    ungrouped = dataclasses.replace(grouped, g_train=None, g_test=None, group_names=())  # same fingerprint
     with pytest.raises(DataDietError, match="needs groups"):
-        prune(table / "scores.parquet", keep=0.5, out=out, dataset=tiny_images, balanced=True, balanced_by="group")
+        prune(table / "scores.parquet", keep=0.5, out=out, dataset=ungrouped, balanced=True, balanced_by="group")
+    with pytest.raises(DataDietError, match="was made on dataset 'grouped'"):  # labels and length fit, data do not
+        prune(table / "scores.parquet", keep=0.5, out=out, dataset=tiny_images)

@@ -7,9 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from datadiet.engine.weights import load_trained_model
 from datadiet.errors import DataDietError
 from datadiet.experiments import Context, DatasetSpec, TrainJob, run_job
 from datadiet.models import build_model, check_model, is_user_model
+from datadiet.models.user import source_files
 from datadiet.runs import to_jsonable
 from datadiet.scores import grand, grand_loop
 from datadiet.training import TrainConfig, train
@@ -113,3 +115,100 @@ def test_user_models_in_jobs_and_their_errors(tiny_images, tmp_path):
         TrainConfig(model="nope")
     with pytest.raises(DataDietError, match="source changed"):
         build_model(small_net, (1, 8, 8), 4, source_hash="000000000000")
+
+
+LAYERED = """
+    import math
+    from torch import nn
+    from usermodels.layers import hidden
+    import helpers
+
+    def net(input_shape, num_classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), hidden()), nn.ReLU(),
+                             nn.Linear(hidden(), helpers.classes(num_classes)))
+"""
+
+
+def test_a_user_models_key_covers_the_modules_it_imports(tmp_path):
+    """Editing a module the factory's module imports (in its package or beside it) makes new runs; a
+    state dict of another model is refused as one line, not a size-mismatch traceback."""
+    root = _write_module(tmp_path / "src", LAYERED)
+    (root / "usermodels" / "layers.py").write_text("def hidden():\n    return 16\n")
+    (root / "helpers.py").write_text("def classes(k):\n    return k\n")
+    (root / "unrelated.py").write_text("X = 1\n")
+    env, out = {"PYTHONPATH": str(root)}, tmp_path / "runs"
+    args = ("train", "digits", "--model", "usermodels.nets:net", "--epochs", "1", "--out", out, "--json")
+    first = last_json(run_cli(*args, env=env))
+    (root / "unrelated.py").write_text("X = 2\n")  # not imported: the same run
+    assert last_json(run_cli(*args, env=env))["run_dir"] == first["run_dir"]
+    (root / "usermodels" / "layers.py").write_text("def hidden():\n    return 24\n")
+    second = last_json(run_cli(*args, env=env))
+    assert second["run_dir"] != first["run_dir"] and second["resumed"] == "new"
+    (root / "helpers.py").write_text("def classes(k):\n    return k  # edited\n")
+    assert last_json(run_cli(*args, env=env))["run_dir"] not in (first["run_dir"], second["run_dir"])
+
+
+def test_source_files_follow_imports_in_the_package_and_its_folder(tmp_path):
+    root = _write_module(tmp_path, LAYERED)
+    for name, text in (("usermodels/layers.py", ""), ("usermodels/spare.py", ""), ("helpers.py", "import more\n")):
+        (root / name).write_text(text)
+    (root / "more.py").write_text("import torch\n")
+    (root / "unrelated.py").write_text("")
+    found = {p.relative_to(root).as_posix() for p in source_files(root / "usermodels" / "nets.py")}
+    assert found == {
+        "usermodels/__init__.py", "usermodels/layers.py", "usermodels/nets.py", "usermodels/spare.py",
+        "helpers.py", "more.py",
+    }  # fmt: skip
+    assert source_files(root / "more.py") == [root / "more.py"]
+
+
+def test_a_saved_model_of_another_shape_is_one_line(tiny_images, tmp_path):
+    torch.save(small_net((1, 8, 8), 4).state_dict(), tmp_path / "model.pt")
+    cfg = TrainConfig(model=lambda s, k: nn.Sequential(nn.Flatten(), nn.Linear(math.prod(s), k)), epochs=1)
+    with pytest.raises(DataDietError, match=r"does not fit model .*delete .* to redo it") as e:
+        load_trained_model(cfg, tiny_images, tmp_path / "model.pt", "trained weights")
+    assert "\n" not in str(e.value)
+
+
+BAD_FACTORIES = """
+    import math
+    import torch
+    from torch import nn
+
+    def wide(input_shape, num_classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes + 3))
+
+    class Pair(nn.Module):
+        def __init__(self, d, k):
+            super().__init__()
+            self.fc = nn.Linear(d, k)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)), x
+
+    def pair(input_shape, num_classes):
+        return Pair(math.prod(input_shape), num_classes)
+
+    def frozen(input_shape, num_classes):
+        return nn.Flatten()
+
+    def wrong_input(input_shape, num_classes):
+        return nn.Linear(3, num_classes)
+"""
+
+
+def test_a_factorys_output_is_checked_on_one_batch_before_any_run(tmp_path):
+    root = _write_module(tmp_path / "src", BAD_FACTORIES)
+    env, out = {"PYTHONPATH": str(root)}, tmp_path / "runs"
+    for factory, msg in (
+        ("wide", "returns torch.float32 of shape (2, 13) for a batch of 2; expected logits of shape (2, 10)"),
+        ("pair", "must return a tensor of logits (N, 10), got tuple"),
+        ("frozen", "has no trainable parameters"),
+        ("wrong_input", "failed on a batch of shape (2, 1, 8, 8) (RuntimeError: mat1 and mat2 shapes"),
+    ):
+        sweep = ("sweep", "digits", "--methods", "el2n", "--fractions", "0.5") if factory == "wide" else None
+        for cmd in filter(None, (("train", "digits"), sweep)):
+            p = run_cli(*cmd, "--model", f"usermodels.nets:{factory}", "--epochs", "2", "--out", out, env=env)
+            assert p.returncode == 2 and msg in p.stderr, p.stderr
+            assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr
+    assert not out.exists() or not list(out.glob("*_*/"))  # refused before any run started

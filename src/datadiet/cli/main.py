@@ -25,6 +25,7 @@ from datadiet.cli.options import (
     TRAIN,
     TRAIN_ALL,
     UNGROUPED_DATA,
+    UNVERIFIED_HELP,
     DataOptions,
     Where,
     options,
@@ -33,7 +34,14 @@ from datadiet.data import DATASETS
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.engine import run_experiment
 from datadiet.errors import DataDietError
-from datadiet.experiments import ScoreConfig, ScoreExperiment, SweepConfig, run_sweep, train_in_run_dir
+from datadiet.experiments import (
+    ScoreConfig,
+    ScoreExperiment,
+    SweepConfig,
+    read_score_table,
+    run_sweep,
+    train_in_run_dir,
+)
 from datadiet.experiments.lottery import LmcConfig, LmcExperiment, LotteryConfig, LotteryExperiment
 from datadiet.experiments.prune import prune as prune_table
 from datadiet.experiments.prune import read_kept
@@ -62,6 +70,7 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last stdout line")]
 DatasetArg = Annotated[str, typer.Argument(help="dataset name, or npz:PATH")]
 ScoresOpt = Annotated[Optional[str], typer.Option("--scores", help="score table (scores.parquet) for easy:N / hard:N")]
+UnverifiedOpt = Annotated[bool, typer.Option("--unverified-tables", help=UNVERIFIED_HELP)]
 
 
 def _list(key: str, registry: dict, json_: bool) -> None:
@@ -200,6 +209,7 @@ def prune(
         typer.Option("--balanced-by", help="class or group: keep every class's (group's) share; implies --balanced"),
     ] = None,
     data: Annotated[DataOptions, DATA],
+    unverified: UnverifiedOpt = False,
     json_: JsonOpt = False,
 ):
     """Keep a fraction of the training set by score; report what was kept per class and the storage saved."""
@@ -212,6 +222,7 @@ def prune(
         dataset=dataset,
         export=export,
         balanced_by=balanced_by or "class",
+        unverified=unverified,
         **select,
         **data.options,
     )
@@ -274,6 +285,12 @@ def _command_line() -> str:
     return "datadiet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _scores(path: str | None, spec, unverified: bool):
+    """The ``--scores`` table as given, or, taken ``--unverified-tables``, read and checked here (its
+    length and labels) so the experiment does not ask for its provenance."""
+    return read_score_table(path, dataset=spec.load(), unverified=True) if path and unverified else path
+
+
 def _run(experiment, run: Where):
     """Run an experiment where ``run`` says, with progress bars; its :class:`ExperimentResult`."""
     experiment.plan(run.out)  # refuse bad steps, subsets and tables before any progress bar
@@ -295,6 +312,7 @@ def lottery(
     *,
     imp: Annotated[dict, LOTTERY],
     scores: ScoresOpt = None,
+    unverified: UnverifiedOpt = False,
     tcfg: Annotated[TrainConfig, TRAIN],
     run: Annotated[Where, RUN],
     data: Annotated[DataOptions, UNGROUPED_DATA],
@@ -302,7 +320,8 @@ def lottery(
 ):
     """Iterative magnitude pruning with rewinding (lottery tickets), with random baselines."""
     cfg = LotteryConfig(train=tcfg, **imp)
-    res = _run(LotteryExperiment(data.spec(dataset), cfg, scores), run)
+    spec = data.spec(dataset)
+    res = _run(LotteryExperiment(spec, cfg, _scores(scores, spec, unverified)), run)
     summary = {**{k: res.summary[k] for k in ("results", "figures", "accuracy")}, "run_dir": str(res.folder)}
     if json_:
         emit_json(summary)
@@ -322,6 +341,7 @@ def lmc(
     *,
     connect: Annotated[dict, LMC],
     scores: ScoresOpt = None,
+    unverified: UnverifiedOpt = False,
     tcfg: Annotated[TrainConfig, TRAIN],
     run: Annotated[Where, RUN],
     data: Annotated[DataOptions, UNGROUPED_DATA],
@@ -329,7 +349,8 @@ def lmc(
 ):
     """Linear mode connectivity: the error barrier between copies trained from step k with other data orders."""
     cfg = LmcConfig(train=tcfg, **connect)
-    res = _run(LmcExperiment(data.spec(dataset), cfg, scores), run)
+    spec = data.spec(dataset)
+    res = _run(LmcExperiment(spec, cfg, _scores(scores, spec, unverified)), run)
     keys = ("results", "scores", "figures", "error_barrier", "train_ce_barrier_mean")
     summary = {**{k: res.summary[k] for k in keys}, "run_dir": str(res.folder)}
     if json_:

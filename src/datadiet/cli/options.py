@@ -31,6 +31,10 @@ from datadiet.training.device import resolve_device
 from datadiet.validation import parse_floats, parse_list
 
 _EXECUTOR = inspect.signature(make_executor).parameters  # the executor options' defaults
+UNVERIFIED_HELP = (
+    "use score tables that record no dataset (your own index,label,score tables: only their length and labels "
+    "are checked); a table made on another dataset is refused regardless"
+)
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,7 @@ SWEEP = Group(
         Opt("score_model", "--score-model", "proxy model for the scoring runs (default: the trained model), e.g. mlp"),
         Opt("score_width", "--score-width", "width multiplier of the scoring model (e.g. 0.25: a narrow proxy)"),
         Opt("budget", "--budget", "epochs (same epochs, pruning saves compute) or steps (same optimiser steps)"),
+        Opt("unverified_tables", "--unverified-tables", UNVERIFIED_HELP),
     ),
 )
 

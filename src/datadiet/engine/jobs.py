@@ -86,6 +86,10 @@ class Job:
     def cleanup(self, rd: RunDir) -> None:
         pass
 
+    def check(self) -> None:
+        """Checks of what the user supplied, run in the planning process for every job before any job
+        starts (cheap; none by default)."""
+
     @cached_property
     def _key(self) -> str:
         return f"{self.kind}_{config_hash(self.config())}"
@@ -117,6 +121,7 @@ def run_job(job: Job, ctx: Context) -> dict:
     marker = rd.file(job.marker)
     if marker.exists():
         return {**read_json(marker), "resumed": "finished earlier"}
+    job.check()
     rd.create()
     with rd.lock():
         if marker.exists():  # another process finished it while we waited for the lock

@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 from datadiet.data.dataset import Dataset
+from datadiet.engine.datasets import DatasetSpec
 from datadiet.errors import DataDietError
-from datadiet.models import build_model
-from datadiet.runs import atomic_torch_save
+from datadiet.models import build_model, is_user_model
+from datadiet.runs import atomic_torch_save, config_hash
 from datadiet.training import TrainConfig
 
 
@@ -76,5 +77,34 @@ def load_weights(path: str | Path, what: str) -> dict:
 def load_trained_model(train: TrainConfig, dataset: Dataset, path: str | Path, what: str):
     """``train``'s model for ``dataset`` with the weights a job saved at ``path`` (see :func:`load_weights`)."""
     model = build_model(train.model, dataset.input_shape, dataset.num_classes, width=train.width, seed=train.init_seed)
-    model.load_state_dict(load_weights(path, what))
+    try:
+        model.load_state_dict(load_weights(path, what))
+    except RuntimeError as e:  # saved by another version of the model: sizes or names differ
+        why = str(e).strip().splitlines()[0]
+        raise DataDietError(
+            f"{what} {path} does not fit model {train.model!r} ({why}); the model changed since it was saved: "
+            f"delete {Path(path).parent} to redo it"
+        ) from None
     return model
+
+
+_CHECKED: set[tuple] = set()  # (model, source hash, dataset): a plan holds many jobs of one model
+
+
+def check_model_on_data(data: DatasetSpec, train: TrainConfig) -> None:
+    """Build a user's model for ``data`` once, which checks its output on one batch (see
+    :func:`datadiet.models.user.build_user_model`); built-in models need no check."""
+    if not is_user_model(train.model):
+        return
+    token = (train.model, train.model_hash, config_hash(data.key()))
+    if token not in _CHECKED:
+        ds = data.load()
+        build_model(train.model, ds.input_shape, ds.num_classes, seed=train.init_seed, source_hash=train.model_hash)
+        _CHECKED.add(token)
+
+
+class BuildsModel:
+    """For jobs with ``data`` and ``train`` fields: their :meth:`check` builds the model on one batch."""
+
+    def check(self) -> None:
+        check_model_on_data(self.data, self.train)

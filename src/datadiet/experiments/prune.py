@@ -22,7 +22,7 @@ from datadiet.engine import DatasetSpec
 from datadiet.errors import DataDietError
 from datadiet.runs import atomic_save_npy, atomic_write_bytes, atomic_write_json, read_json
 from datadiet.selection import kept_per_class, select, storage_report, strategy_options
-from datadiet.stages.score import read_score_table
+from datadiet.stages.score import UNVERIFIED_HINT, read_score_table, table_provenance
 from datadiet.validation import check_choice, check_fraction
 
 BALANCED_BY = ("class", "group")
@@ -35,7 +35,16 @@ def sidecar_path(indices: str | Path) -> Path:
 
 
 def kept_sidecar(
-    scores: str | Path, idx, *, total: int, dataset, strategy: str, options: dict, keep, seed: int, balanced
+    scores: str | Path,
+    idx,
+    *,
+    total: int,
+    dataset,
+    strategy: str,
+    options: dict,
+    keep,
+    seed: int,
+    balanced,
 ) -> dict:
     """What an index file is: kept (not pruned) indices, how many of how many, the score table and
     its run key, method and when it scored, the selection, and the dataset's name and fingerprint."""
@@ -58,6 +67,7 @@ def kept_sidecar(
         "seed": seed,
         "balanced_by": balanced,
         "dataset": None if dataset is None else {"name": dataset.name, "fingerprint": dataset.fingerprint},
+        "table_verified": table_provenance(scores) is not None,  # else taken unverified: no dataset recorded
     }
 
 
@@ -158,6 +168,26 @@ def _check_export(export, ds: Dataset | None, balanced_by: str) -> None:
         raise DataDietError(f"{what} needs a dataset (the table has no summary.json naming its dataset)")
 
 
+def _read_table(scores, ds: Dataset | None, unverified: bool):
+    """The score table, checked against ``ds``; one that records no dataset only ``unverified``."""
+    table = read_score_table(scores, dataset=ds, unverified=unverified)  # a missing or corrupt file first
+    if ds is None and not unverified:
+        raise DataDietError(
+            f"score table {scores} records no dataset (no summary.json beside it); name it with --dataset, and "
+            f"pass {UNVERIFIED_HINT} to use the table with only its length and labels checked"
+        )
+    return table
+
+
+def _groups(ds: Dataset) -> np.ndarray:
+    if ds.g_train is None:
+        raise DataDietError(
+            f"balanced_by='group' needs groups: dataset {ds.name!r} has none (give g_train/g_test in the npz "
+            "or a grouping, e.g. groups='brightness')"
+        )
+    return ds.g_train
+
+
 def _write_indices(path: Path, idx: np.ndarray) -> None:
     if path.suffix == ".npy":
         atomic_save_npy(path, idx)
@@ -203,12 +233,16 @@ def prune(
     export: str | Path | None = None,
     balanced_by: str = "class",
     groups: str | None = None,
+    unverified: bool = False,
 ) -> dict:
     """Keep ``keep`` of the table's examples by ``strategy``; returns what was kept (per class) and
     the storage saved. ``dataset`` (a name, spec or dataset; default: the one named beside the table)
     checks the table's labels and gives class names, bytes per example and the ``export``.
     ``balanced`` keeps every class's share (``balanced_by="class"``) or every group's
     (``balanced_by="group"``: the data's ``g_train``, or the ``groups`` grouping).
+
+    A table that records no dataset (no ``summary.json`` beside it) is used only ``unverified``;
+    one made on another dataset is refused (:func:`~datadiet.stages.score.check_provenance`).
 
     Beside the indices, ``OUT.json`` says what they are (see :func:`kept_sidecar`)."""
     keep = check_fraction("keep", keep)
@@ -220,16 +254,11 @@ def prune(
     data = dict(data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
     ds = _table_data(scores, dataset, data, groups)
     _check_export(export, ds, balanced_by)
-    table = read_score_table(scores, dataset=ds)
+    table = _read_table(scores, ds, unverified)
     labels = table["label"].to_numpy()
     strata = labels
     if balanced_by == "group":
-        if ds.g_train is None:
-            raise DataDietError(
-                f"balanced_by='group' needs groups: dataset {ds.name!r} has none (give g_train/g_test in the npz "
-                "or a grouping, e.g. groups='brightness')"
-            )
-        strata, balanced = ds.g_train, True
+        strata, balanced = _groups(ds), True
     options = strategy_options(strategy, offset=offset, hard_cutoff=hard_cutoff, bins=bins)
     idx = select(
         table["score"].to_numpy(), keep=keep, strategy=strategy, labels=strata, balanced=balanced, seed=seed, **options

@@ -79,6 +79,7 @@ class SweepConfig:
     balanced: bool = False
     hard_cutoff: float = 0.0
     bins: int = DEFAULT_CCS_BINS
+    unverified_tables: bool = field(default=False, metadata={"omit_default": True})  # table:PATH without provenance
 
     def __post_init__(self):
         if not self.methods:
@@ -225,7 +226,7 @@ class SweepSpec:
         if method == "random" or method in DYNAMIC_PRUNERS:
             return None
         if method.startswith(TABLE_PREFIX):
-            return TableScoreJob.of(self.data, method[len(TABLE_PREFIX) :])
+            return TableScoreJob.of(self.data, method[len(TABLE_PREFIX) :], unverified=self.config.unverified_tables)
         return ScoreJob(self.data, self.config.score_config(method))
 
     def cell_job(self, cell: Cell) -> TrainJob:

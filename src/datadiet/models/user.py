@@ -4,9 +4,11 @@
 called with torch's global RNG seeded by the run's ``init_seed`` (and restored after), so a factory
 that initialises through torch is deterministic per seed like the built-in models.
 
-A model is named in run keys by its spec and a hash of its source: for ``package.module:factory``
-the bytes of the module's file, so editing the file gives new run directories instead of reusing
-results of the old code. A factory passed as a Python object becomes ``module:qualname`` when that
+A model is named in run keys by its spec and a hash of its source (:func:`source_files`): the whole
+source of the package the factory lives in, and of every module or package it imports from the same
+folder (found by reading the import statements, so the key does not depend on what else this process
+imported). Editing any of them gives new run directories instead of reusing results of the old
+code. Imports by string (``importlib.import_module``) and data files are not followed. A factory passed as a Python object becomes ``module:qualname`` when that
 name imports back to it (so Ray workers can build it too); otherwise (a lambda, a local function, a
 function of ``__main__``) it is registered in this process only as ``local:qualname``. A module
 instance (``nn.Module``) starts every run from a copy of its own weights (``instance:Class``, keyed
@@ -15,12 +17,16 @@ by the hash of its class's source and its weights; ``init_seed`` does not change
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import importlib
 import inspect
+import os
 import re
+import sysconfig
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -55,11 +61,88 @@ def _resolve(spec: str) -> Callable[..., nn.Module]:
     return obj
 
 
+def _unit(root: Path, name: str) -> list[Path]:
+    """The source files of the top-level module or package ``name`` in ``root`` (none if not there)."""
+    if (root / name / "__init__.py").is_file():
+        return sorted(p for p in (root / name).rglob("*.py") if p.is_file())
+    return [root / f"{name}.py"] if (root / f"{name}.py").is_file() else []
+
+
+def _imported_names(path: Path) -> set[str]:
+    """The top-level names ``path`` imports (absolute imports, anywhere in the file)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return names
+
+
+def _installed(root: Path) -> bool:
+    """Whether ``root`` holds installed or standard-library code (its sibling imports are not followed)."""
+    paths = sysconfig.get_paths()
+    shared = {Path(paths[k]).resolve() for k in ("purelib", "platlib", "stdlib", "platstdlib") if k in paths}
+    return root in shared or root.name in ("site-packages", "dist-packages")
+
+
+def source_files(path: str | Path) -> list[Path]:
+    """The files a user model's key covers, for the module file ``path``: its whole top-level package
+    (or the module alone), and each module or package of the same folder that any of these import,
+    followed transitively. Installed packages cover their own source only."""
+    path = Path(path).resolve()
+    root, top = path.parent, path.stem
+    while (root / "__init__.py").is_file():  # climb to the folder that holds the top-level package
+        root, top = root.parent, root.name
+    files = _unit(root, top) or [path]
+    if _installed(root):
+        return files
+    seen, todo = {top}, list(files)
+    while todo:
+        for name in sorted(_imported_names(todo.pop()) - seen):
+            seen.add(name)
+            unit = _unit(root, name)
+            files += unit
+            todo += unit
+    return sorted(set(files))
+
+
+_HASHES: dict[str, tuple[list[Path], tuple, str]] = {}  # path -> (files, their stamp, hash): configs are many
+
+
+def _stamp(files: list[Path]) -> tuple:
+    """What changes when a file or folder of ``files`` changes (a new module in a folder included)."""
+    paths = sorted(set(files) | {f.parent for f in files})
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+
+
+def _files_hash(path: str | Path) -> str:
+    key = str(path)
+    if key in _HASHES:
+        files, stamp, h = _HASHES[key]
+        try:
+            if _stamp(files) == stamp:
+                return h
+        except OSError:
+            pass
+    files = source_files(path)
+    root = Path(os.path.commonpath([f.parent for f in files]))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.relative_to(root)}\0".encode())
+        digest.update(f.read_bytes())
+        digest.update(b"\0")
+    _HASHES[key] = (files, _stamp(files), digest.hexdigest()[:12])
+    return _HASHES[key][2]
+
+
 def _file_hash(fn) -> str:
     try:
-        path = inspect.getsourcefile(fn)
-        with open(path, "rb") as f:
-            data = f.read()
+        return _files_hash(inspect.getsourcefile(fn))
     except (TypeError, OSError):
         try:
             data = inspect.getsource(fn).encode()
@@ -138,4 +221,38 @@ def build_user_model(name: str, input_shape, num_classes: int, *, seed: int, exp
             ) from None
     if not isinstance(model, nn.Module):
         raise DataDietError(f"model {name!r} must return a torch.nn.Module, got {type(model).__name__}")
+    check_output(name, model, input_shape, num_classes)
     return model
+
+
+PROBE = 2  # examples in the batch a user's model is checked on
+
+
+def check_output(name: str, model: nn.Module, input_shape, num_classes: int) -> None:
+    """A user's model must have trainable parameters and map a batch ``(N, *input_shape)`` to logits
+    ``(N, num_classes)``: checked on a batch of zeros, in eval mode without gradients (weights, buffers
+    and the global RNG unchanged)."""
+    if not any(p.requires_grad for p in model.parameters()):
+        raise DataDietError(f"model {name!r} has no trainable parameters")
+    shape = (PROBE, *(int(s) for s in input_shape))
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            out = model.eval()(torch.zeros(shape))
+    except Exception as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise DataDietError(
+            f"model {name!r} failed on a batch of shape {shape} ({type(e).__name__}{': ' + why if why else ''})"
+        ) from None
+    finally:
+        for m, training in modes:
+            m.training = training
+    if not isinstance(out, torch.Tensor):
+        raise DataDietError(
+            f"model {name!r} must return a tensor of logits (N, {num_classes}), got {type(out).__name__}"
+        )
+    if tuple(out.shape) != (PROBE, int(num_classes)) or not out.is_floating_point():
+        raise DataDietError(
+            f"model {name!r} returns {out.dtype} of shape {tuple(out.shape)} for a batch of {PROBE}; expected "
+            f"logits of shape ({PROBE}, {num_classes}), one per class"
+        )

@@ -27,7 +27,7 @@ import numpy as np
 from datadiet.data.dataset import Dataset
 from datadiet.engine.datasets import DatasetSpec
 from datadiet.engine.jobs import Context, Job
-from datadiet.engine.weights import RunDirCheckpointer, cpu_state, load_weights
+from datadiet.engine.weights import BuildsModel, RunDirCheckpointer, cpu_state, load_weights
 from datadiet.errors import DataDietError
 from datadiet.lottery import (
     ALPHAS,
@@ -53,7 +53,7 @@ LMC_SEED_OFFSET = 20_000  # data-order/augmentation seeds of LMC copies, apart f
 
 
 @dataclass(frozen=True)
-class RewindJob(Job):
+class RewindJob(BuildsModel, Job):
     """w_k: ``train``'s model initialised with its init seed and trained ``step`` steps of the full-data
     schedule (LR and length of the full-data run), on ``subset``'s examples if given."""
 
@@ -120,7 +120,7 @@ class RewindJob(Job):
 
 
 @dataclass(frozen=True)
-class LevelJob(Job):
+class LevelJob(BuildsModel, Job):
     """IMP level ``level`` (or one of its random baselines, ``branch``), trained from ``rewind``."""
 
     data: DatasetSpec
@@ -225,7 +225,7 @@ class LevelJob(Job):
 
 
 @dataclass(frozen=True)
-class LmcJob(Job):
+class LmcJob(BuildsModel, Job):
     """Linear mode connectivity of ``copies`` dense networks trained from ``rewind`` with different
     data-order and augmentation seeds."""
 

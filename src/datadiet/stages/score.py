@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from datadiet.data.dataset import Dataset
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.engine.datasets import DatasetSpec
 from datadiet.engine.jobs import Context, Job
-from datadiet.engine.weights import RunDirCheckpointer, load_trained_model
+from datadiet.engine.weights import BuildsModel, RunDirCheckpointer, load_trained_model
 from datadiet.errors import DataDietError
 from datadiet.models import build_model
 from datadiet.runs import (
@@ -115,7 +116,7 @@ def _load_npy(path: Path, n: int) -> np.ndarray | None:
 
 
 @dataclass(frozen=True)
-class CheckpointJob(Job):
+class CheckpointJob(BuildsModel, Job):
     """One scoring seed's training run, stopped at epoch ``epoch``: ``model.pt`` (the model at epoch t)
     and ``dynamics.npz`` (forgetting and AUM counted on the way), ``cost.json`` last.
 
@@ -295,18 +296,19 @@ class TableScoreJob(Job):
     data: DatasetSpec
     source: str
     digest: str
+    unverified: bool = field(default=False, compare=False)  # taken without a recorded dataset (not in the key)
     kind: ClassVar[str] = "score"
     marker: ClassVar[str] = "summary.json"
 
     @classmethod
-    def of(cls, data: DatasetSpec, path: str | Path) -> TableScoreJob:
+    def of(cls, data: DatasetSpec, path: str | Path, *, unverified: bool = False) -> TableScoreJob:
         p = Path(path)
         try:
             digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
         except OSError:
             raise DataDietError(f"score table not found: {p}") from None
-        read_score_table(p, dataset=data.load())  # refuse a table that does not fit before anything runs
-        return cls(data, str(p), digest)
+        read_score_table(p, dataset=data.load(), unverified=unverified)  # a table that does not fit: refused now
+        return cls(data, str(p), digest, unverified)
 
     def config(self) -> dict:
         return {"dataset": self.data.key(), "table": self.digest}
@@ -326,7 +328,7 @@ class TableScoreJob(Job):
         return self.path(out) / "scores.parquet"
 
     def run(self, rd: RunDir, ctx: Context) -> dict:
-        table = read_score_table(self.source, dataset=self.data.load())
+        table = read_score_table(self.source, dataset=self.data.load(), unverified=self.unverified)
         atomic_write_parquet(rd.file("scores.parquet"), table)
         return {
             "method": "table",
@@ -396,8 +398,41 @@ def score_table(dataset: Dataset, per_seed: np.ndarray, seeds) -> pd.DataFrame:
     return table
 
 
-def read_score_table(path: str | Path, *, dataset: Dataset | None = None) -> pd.DataFrame:
-    """Read and check a score table (as written by :func:`score_dataset`), optionally against a dataset."""
+UNVERIFIED_HINT = "unverified=True (CLI: --unverified-tables)"
+
+
+def table_provenance(path: str | Path) -> dict | None:
+    """The dataset (name, fingerprint) a score table was made on, from the ``summary.json`` that every
+    scoring run writes beside its table; None when nothing beside it records one."""
+    summary = Path(path).parent / "summary.json"
+    if not summary.is_file():
+        return None
+    try:
+        made_on = json.loads(summary.read_text()).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        raise DataDietError(f"cannot read {summary} beside score table {path}: corrupt JSON") from None
+    return made_on if isinstance(made_on, dict) and made_on.get("fingerprint") else None
+
+
+def check_provenance(path: str | Path, dataset: Dataset, *, unverified: bool = False) -> None:
+    """A score table must record that it was made on ``dataset`` (its fingerprint), or be taken
+    explicitly ``unverified`` (your own table: only its length and labels are checked then)."""
+    made_on = table_provenance(path)
+    if made_on is None and not unverified:
+        raise DataDietError(
+            f"score table {path} records no dataset (no summary.json with its fingerprint beside it); to use it "
+            f"on {dataset.name!r} with only its length and labels checked, pass {UNVERIFIED_HINT}"
+        )
+    if made_on is not None and made_on["fingerprint"] != dataset.fingerprint:
+        raise DataDietError(
+            f"score table {path} was made on dataset {made_on.get('name')!r} (fingerprint {made_on['fingerprint']}), "
+            f"not on {dataset.name!r} (fingerprint {dataset.fingerprint})"
+        )
+
+
+def read_score_table(path: str | Path, *, dataset: Dataset | None = None, unverified: bool = False) -> pd.DataFrame:
+    """Read and check a score table (as written by :func:`score_dataset`), optionally against a dataset
+    (see :func:`check_provenance`)."""
     p = Path(path)
     if not p.is_file():
         raise DataDietError(f"score table not found: {p}")
@@ -420,4 +455,5 @@ def read_score_table(path: str | Path, *, dataset: Dataset | None = None) -> pd.
             )
         if not np.array_equal(table["label"].to_numpy(), dataset.y_train.numpy()):
             raise DataDietError(f"score table {p} labels do not match {dataset.name}'s training labels")
+        check_provenance(p, dataset, unverified=unverified)
     return table

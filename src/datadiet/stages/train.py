@@ -12,7 +12,7 @@ import numpy as np
 from datadiet.data.dataset import Dataset
 from datadiet.engine.datasets import DatasetSpec
 from datadiet.engine.jobs import Context, Job
-from datadiet.engine.weights import RunDirCheckpointer, load_trained_model
+from datadiet.engine.weights import BuildsModel, RunDirCheckpointer, load_trained_model
 from datadiet.errors import DataDietError
 from datadiet.runs import RunDir, atomic_save_npy, atomic_torch_save, runtime_info
 from datadiet.stages.select import SelectJob
@@ -21,7 +21,7 @@ from datadiet.training.dynamic import DynamicPruning
 
 
 @dataclass(frozen=True)
-class TrainJob(Job):
+class TrainJob(BuildsModel, Job):
     """Train ``train`` on ``data``, on the full training set or on the indices a :class:`SelectJob` kept.
 
     Run directory ``train_<hash>`` over the dataset, the training config and the selection (``None``
