@@ -164,18 +164,10 @@ def score_histograms(table: pd.DataFrame, class_names: Sequence[str], path: str 
                 ax.hist(scores[in_class & noisy], bins=bins, color=NOISY_COLOUR, alpha=0.6, linewidth=0)
             median = float(np.median(scores[in_class]))
             ax.axvline(median, color=MEDIAN_COLOUR, linestyle="--", linewidth=1.2)
-            ax.text(
-                0.98,
-                0.95,
-                f"median {median:.3g}\nn = {int(in_class.sum())}",
-                transform=ax.transAxes,
-                ha="right",
-                va="top",
-                fontsize=8,
-                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
-            )
+            # the class's numbers go in its title, above the bars, where they cannot cover one
+            ax.set_title(f"{names[c]}\nmedian {median:.3g}, n = {int(in_class.sum())}", fontsize=9.5)
             ax.set_xlim(lo, hi)
-            ax.margins(y=0.25)
+            ax.margins(y=0.08)
             if c % cols == 0:
                 ax.set_ylabel("examples")
         # The lowest visible panel of each column gets tick labels and the x label.

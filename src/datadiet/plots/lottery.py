@@ -30,14 +30,31 @@ def _band(values: pd.Series) -> tuple[float, float, float]:
     return v.mean(), v.min(), v.max()
 
 
+def _split_empty(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows a log axis can draw (some weights remaining), and a note on the rows left out: a level
+    pruned to 0 weights remaining has no place on a log axis."""
+    empty = results["remaining"].to_numpy(dtype=float) <= 0
+    if not empty.any():
+        return results, ""
+    acc = results.loc[empty, "test_accuracy"].to_numpy(dtype=float) * 100
+    levels = results.loc[empty, "level"].nunique()
+    note = (
+        f"\n{levels} level{'s' if levels != 1 else ''} with 0 weights remaining not drawn "
+        f"(no place on a log axis): test accuracy there {acc.mean():.2f}%"
+    )
+    return results[~empty], note
+
+
 def accuracy_vs_remaining(
     results: pd.DataFrame, path: str | Path, *, title: str = "", group: str = "condition"
 ) -> Path:
     """Test accuracy vs fraction of weights remaining (log axis), one line per ``group`` value, with
-    the dense network (level 0) as a band; bands are ±1 std over replicates (min–max under 3)."""
+    the dense network (level 0) as a band; bands are ±1 std over replicates (min–max under 3).
+    Levels with no weights remaining are left out (the x label says so, with their accuracy)."""
     need = {group, "remaining", "test_accuracy", "level"}
     if not isinstance(results, pd.DataFrame) or not need <= set(results.columns):
         raise DataDietError(f"results must be a table with columns {sorted(need)}")
+    results, note = _split_empty(results)
     dense = results[results["level"] == 0]
     fig, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
     if len(dense):
@@ -58,12 +75,31 @@ def accuracy_vs_remaining(
     ticks = sorted(results["remaining"].unique() * 100, reverse=True)
     ax.set_xticks(ticks, [f"{t:.1f}" if t < 10 else f"{t:.0f}" for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("weights remaining (%), log scale")
+    ax.set_xlabel("weights remaining (%), log scale" + note)
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=9)
     ax.set_title(title or "accuracy vs weights remaining", fontsize=10)
     return save_figure(fig, path)
+
+
+def _barrier_label(ax, a: np.ndarray, p: np.ndarray, mean: np.ndarray, barrier: float) -> None:
+    """The barrier written above the highest path, with an arrow down to the mean's peak, in headroom
+    kept free at the top of the axes (so the label never crosses the frame or the title)."""
+    lo, top = float(p.min()), float(p.max())
+    span = top - lo or 1.0
+    ax.set_ylim(lo - 0.05 * span, top + 0.25 * span)
+    i = int(mean.argmax())
+    where = (a[i] - a.min()) / ((a.max() - a.min()) or 1.0)
+    ax.annotate(
+        f"barrier {barrier:.2f} points",
+        xy=(a[i], mean[i]),
+        xytext=(a[i], top + 0.08 * span),
+        ha="left" if where < 0.2 else ("right" if where > 0.8 else "center"),
+        va="bottom",
+        fontsize=9,
+        arrowprops={"arrowstyle": "-|>", "color": "0.3", "linewidth": 0.8, "shrinkB": 5},
+    )
 
 
 def interpolation_paths(alphas, paths, path: str | Path, *, title: str = "") -> Path:
@@ -76,20 +112,15 @@ def interpolation_paths(alphas, paths, path: str | Path, *, title: str = "") -> 
     for row in p:
         ax.plot(a, row, color="#1f4e9c", alpha=0.35, linewidth=1)
     mean = p.mean(axis=0)
-    ax.plot(a, mean, color="#1f4e9c", linewidth=2.2, marker="o", label=f"mean of {len(p)} pair(s)")
-    barrier = mean.max() - 0.5 * (mean[0] + mean[-1])
-    ax.annotate(
-        f"barrier {barrier:.2f} points",
-        xy=(a[int(mean.argmax())], mean.max()),
-        xytext=(0, 8),
-        textcoords="offset points",
-        ha="center",
-        fontsize=9,
-    )
+    ax.plot(a, mean, color="#1f4e9c", linewidth=2.2, marker="o")
+    _barrier_label(ax, a, p, mean, mean.max() - 0.5 * (mean[0] + mean[-1]))
     ax.set_xlabel("interpolation α (0 and 1: the two trained copies)")
     ax.set_ylabel("test error (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    handles = [plt.Line2D([], [], color="#1f4e9c", linewidth=2.2, marker="o", label=f"mean of {len(p)} pair(s)")]
+    if len(p) > 1:
+        handles.insert(0, plt.Line2D([], [], color="#1f4e9c", alpha=0.35, linewidth=1, label=f"each pair ({len(p)})"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     ax.set_title(title or "error along the linear path", fontsize=10)
     return save_figure(fig, path)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import matplotlib
 
@@ -72,6 +72,38 @@ def method_styles(methods) -> dict[str, dict]:
         else:
             out[m] = dict(_EXTRA_STYLES[extra % len(_EXTRA_STYLES)])
             extra += 1
+    return out
+
+
+LEGEND_LABEL_CHARS = 32  # a longer method name is shortened in legends, so it cannot squeeze the plot
+_TABLE_PREFIX = "table:"  # a method scored by a user's score table: "table:PATH"
+
+
+def _ellipsis(text: str, width: int = LEGEND_LABEL_CHARS) -> str:
+    if len(text) <= width:
+        return text
+    if text.startswith(_TABLE_PREFIX):  # keep the end of a path: its file name
+        return _TABLE_PREFIX + "…" + text[-(width - len(_TABLE_PREFIX) - 1) :]
+    return text[: width // 2] + "…" + text[-(width - width // 2 - 1) :]
+
+
+def method_labels(methods) -> dict[str, str]:
+    """The legend label of each method: its name, but a ``table:PATH`` method by its file name (with as
+    many parent folders as tell two tables apart), and any label past :data:`LEGEND_LABEL_CHARS`
+    characters ellipsised, so that a long path cannot squeeze the plot."""
+    methods = list(dict.fromkeys(str(m) for m in methods))
+    paths = {m: PurePath(m[len(_TABLE_PREFIX) :]).parts for m in methods if m.startswith(_TABLE_PREFIX)}
+    out = {}
+    for m in methods:
+        parts = paths.get(m)
+        if not parts:
+            out[m] = _ellipsis(m)
+            continue
+        k = 1
+        while k < len(parts) and sum(q[-k:] == parts[-k:] for q in paths.values()) > 1:
+            k += 1
+        tail = "/".join(parts[-k:]).replace("//", "/")
+        out[m] = _ellipsis(_TABLE_PREFIX + (tail if k == len(parts) else "…/" + tail))
     return out
 
 
@@ -131,7 +163,7 @@ def _fraction_lines(ax, full, pruned: pd.DataFrame, use_std: bool) -> list:
     """One line per method through its points (from the full-data point when there is one), with its band."""
     handles = []
     methods = list(dict.fromkeys(pruned["method"]))
-    styles = method_styles(methods)
+    styles, labels = method_styles(methods), method_labels(methods)
     for m in methods:
         g = pruned[pruned["method"] == m]
         pts = [full, *(r for _, r in g.iterrows())] if full is not None else [r for _, r in g.iterrows()]
@@ -152,7 +184,7 @@ def _fraction_lines(ax, full, pruned: pd.DataFrame, use_std: bool) -> list:
             marker=st["marker"],
             markersize=6,
             linewidth=2,
-            label=m,
+            label=labels[m],
             zorder=3,
         )
         ax.fill_between(x, lo, hi, color=st["color"], alpha=0.15, linewidth=0, zorder=2)
@@ -230,7 +262,7 @@ CLASS_CHANGE_COLUMNS += ("overall_change", "full_accuracy", "full_runs")
 
 def _class_bars(ax, changes: pd.DataFrame, methods: list[str], horizontal: bool) -> None:
     """One bar per method in each class's group, whiskers min–max over seeds when there are several."""
-    styles = method_styles(methods)
+    styles, names = method_styles(methods), method_labels(methods)
     k, m = changes["class"].nunique(), len(methods)
     width = 0.8 / m
     pos = np.arange(k)
@@ -245,7 +277,7 @@ def _class_bars(ax, changes: pd.DataFrame, methods: list[str], horizontal: bool)
             lo, hi = rows["change_min"].to_numpy(), rows["change_max"].to_numpy()
             err = np.clip(np.vstack([mean - lo, hi - mean]), 0, None)
         st = styles[meth]
-        label = f"{meth} (overall {overall:+.2f} pt, {seeds} seed{'s' if seeds != 1 else ''})"
+        label = f"{names[meth]} (overall {overall:+.2f} pt, {seeds} seed{'s' if seeds != 1 else ''})"
         kw = dict(
             color=st["color"],
             alpha=0.9,
@@ -385,7 +417,7 @@ def compute_dividend(
         raise DataDietError("results has no pruned rows (fraction > 0) to plot")
     full_acc = full["accuracy"] * 100
     methods = list(dict.fromkeys(pruned["method"]))
-    styles = method_styles(methods)
+    styles, names = method_styles(methods), method_labels(methods)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(10.5, 5.6), layout="constrained")
         ax.axvline(1.0, color="black", linestyle=":", linewidth=1.3, zorder=1)
@@ -409,7 +441,13 @@ def compute_dividend(
             )
             handles.append(
                 Line2D(
-                    [], [], color=st["color"], linestyle=st["linestyle"], marker=st["marker"], linewidth=1.8, label=m
+                    [],
+                    [],
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    marker=st["marker"],
+                    linewidth=1.8,
+                    label=names[m],
                 )
             )
             labels += [(xi, yi, _pct(fr), st["color"]) for xi, yi, fr in zip(x, y, g["fraction"])]
@@ -519,16 +557,28 @@ FLOPS_POINT_COLUMNS = ("method", "fraction", "flops_vs_full", "accuracy", "accur
 
 
 def _flops_methods(ax, pruned: pd.DataFrame) -> tuple[list, list]:
-    """Each method's points with error bars, joined by a thin line: (legend handles, points to label)."""
+    """Each method's points with error bars (where a point has several seeds), joined by a thin line:
+    (legend handles, points to label)."""
     methods = list(dict.fromkeys(pruned["method"]))
-    styles = method_styles(methods)
+    styles, names = method_styles(methods), method_labels(methods)
     handles, labels = [], []
     for m in methods:
         g = pruned[pruned["method"] == m].sort_values("fraction")
         x, y, err = g["flops_vs_full"].to_numpy(), g["accuracy"].to_numpy() * 100, g["accuracy_std"] * 100
         st = styles[m]
         ax.plot(x, y, color=st["color"], linestyle=st["linestyle"], linewidth=1.1, alpha=0.55, zorder=2)
-        ax.errorbar(x, y, yerr=err.to_numpy(), fmt="none", ecolor=st["color"], elinewidth=1.0, capsize=2.5, zorder=2)
+        spread = g["n"].to_numpy() > 1  # one seed has no spread: no error bar
+        if spread.any():
+            ax.errorbar(
+                x[spread],
+                y[spread],
+                yerr=err.to_numpy()[spread],
+                fmt="none",
+                ecolor=st["color"],
+                elinewidth=1.0,
+                capsize=2.5,
+                zorder=2,
+            )
         ax.scatter(x, y, marker=st["marker"], s=55, color=st["color"], edgecolors="white", linewidths=0.6, zorder=3)
         handles.append(
             Line2D(
@@ -538,7 +588,7 @@ def _flops_methods(ax, pruned: pd.DataFrame) -> tuple[list, list]:
                 linestyle=st["linestyle"],
                 marker=st["marker"],
                 linewidth=1.1,
-                label=m + (" (dynamic)" if is_dynamic(m) else ""),
+                label=names[m] + (" (dynamic)" if is_dynamic(m) else ""),
             )
         )
         labels += [(xi, yi, _pct(fr), st["color"]) for xi, yi, fr in zip(x, y, g["fraction"])]
@@ -564,14 +614,21 @@ def _pareto_step(ax, points: pd.DataFrame) -> Line2D:
     )
 
 
+def _error_bar_text(n: pd.Series) -> str:
+    """What the error bars are, for points over ``n`` seeds: none with one seed (no spread to show)."""
+    if n.max() <= 1:
+        return "one seed: no error bars"
+    return "error bars: ±1 std over seeds" + (" (none on 1-seed points)" if n.min() <= 1 else "")
+
+
 def accuracy_vs_flops(
     points: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None, subtitle: str | None = None
 ) -> Path:
     """Test accuracy (%) against total FLOPs (scoring included) relative to one full-data training run,
     from :func:`datadiet.tables.flops_points`.
 
-    One point per (method, fraction) at the means over seeds, error bars ±1 std over seeds,
-    labelled with the fraction pruned (for dynamic methods, :func:`datadiet.tables.is_dynamic`: the
+    One point per (method, fraction) at the means over seeds, error bars ±1 std over seeds (none
+    for a point with one seed, and the legend says so), labelled with the fraction pruned (for dynamic methods, :func:`datadiet.tables.is_dynamic`: the
     training compute saved); thin lines join a method's fractions. The full-data run is the black
     star at 1×, on the dashed vertical line, with a grey band for its mean ± std over seeds. The
     Pareto front (no other point is as cheap and as accurate, and better in one) is ringed and
@@ -600,7 +657,7 @@ def accuracy_vs_flops(
         if n0 > 1:
             ax.errorbar([1.0], [y0], yerr=[s0], fmt="none", ecolor="black", elinewidth=1.0, capsize=2.5, zorder=4)
         handles.append(_pareto_step(ax, points))
-        handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", label="error bars: ±1 std over seeds"))
+        handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", label=_error_bar_text(points["n"])))
         xs = np.append(points["flops_vs_full"].to_numpy(dtype=float), 1.0)
         if xs.max() / max(xs.min(), 1e-12) > 12:  # scoring far costlier than the cheapest training: log scale
             ax.set_xscale("log")
