@@ -140,13 +140,14 @@ def test_device_cuda_without_a_gpu_is_one_clear_line(tmp_path):
 
 
 def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path):
-    """typer turns KeyboardInterrupt into an exit code it returns; the CLI must pass it on, not exit 0."""
-    cmd = [sys.executable, "-m", "datadiet.cli.main", "train", "digits", "--epochs", "400", "--out", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """typer turns KeyboardInterrupt into an exit code it returns; the CLI must pass it on, not exit 0. The
+    same command then resumes the run from its saved state and says so."""
+    args = ("train", "digits", "--model", "mlp", "--epochs", "300", "--out", str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "datadiet.cli.main", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("train_*")) and time.monotonic() < deadline:  # the run has started
-        time.sleep(0.2)
-    time.sleep(1.0)
+    while not list(tmp_path.glob("train_*/state.pt")) and time.monotonic() < deadline:  # an epoch is saved
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     # The shell reports 130 for both outcomes below. CPython 3.11 sets its "unhandled Ctrl-C" flag when the
@@ -156,6 +157,11 @@ def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path):
     lines = [line for line in err.splitlines() if line.startswith("datadiet:")]
     assert lines == ["datadiet: interrupted; re-run the same command to resume"], err
     assert not list(tmp_path.glob("train_*/result.json"))  # no finished marker for an interrupted run
+    again = run_cli(*args, "--json")
+    assert again.returncode == 0, again.stderr
+    assert last_json(again)["resumed"] == "resumed"
+    assert "datadiet: resumed 1 interrupted job(s) where they stopped, reused 0 finished earlier" in again.stderr
+    assert "reused 1 finished earlier" in run_cli(*args).stderr
 
 
 def test_json_output_is_strict_json_without_nan(tmp_path):

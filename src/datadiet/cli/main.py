@@ -116,6 +116,7 @@ def train(
     kept = None if subset is None else read_kept(subset, ds.load())  # refuses an index file of other data
     with progress_bar(f"train {cfg.model} on {ds.name}") as cb:
         summary = train_in_run_dir(ds, cfg, run.out, subset=kept, progress=cb, device=dev)
+    _say_resumed({summary["resumed"]: 1})
     if json_:
         emit_json(summary)
         return
@@ -255,14 +256,16 @@ def sweep(
     tcfg: Annotated[TrainConfig, TRAIN.helped(epochs="epochs of full-data training")],
     run: Annotated[Where, RUN],
     data: Annotated[DataOptions, DATA],
+    unverified: UnverifiedOpt = False,
     json_: JsonOpt = False,
 ):
     """Score, prune to each fraction, train on each subset, compare against random pruning."""
-    cfg = SweepConfig(train=tcfg, **plan, **select)
+    cfg = SweepConfig(train=tcfg, **plan, **select, unverified_tables=unverified)
     spec = data.spec(dataset)
     with run.open_executor() as ex, multi_progress() as new_bar:
         dev = run.resolved_device()
         res = run_sweep(spec, cfg, out=run.out, progress=new_bar, command=_command_line(), executor=ex, device=dev)
+    _say_resumed(res.resume)
     report = res.path / "report.md"
     summary = {**res.overview(), "report": str(report)}
     if json_:
@@ -295,13 +298,27 @@ def _run(experiment, run: Where):
     """Run an experiment where ``run`` says, with progress bars; its :class:`ExperimentResult`."""
     experiment.plan(run.out)  # refuse bad steps, subsets and tables before any progress bar
     with run.open_executor() as ex, multi_progress() as new_bar:
-        return run_experiment(
+        res = run_experiment(
             experiment,
             out=run.out,
             executor=ex,
             device=run.resolved_device(),
             progress=new_bar,
             command=_command_line(),
+        )
+    _say_resumed(res.summary["resume"])
+    return res
+
+
+def _say_resumed(counts: dict[str, int]) -> None:
+    """One line on stderr when a run picked up earlier work: how many jobs resumed an interrupted
+    attempt and how many had finished earlier (nothing for a run that did everything anew)."""
+    resumed, earlier = counts.get("resumed", 0), counts.get("finished earlier", 0)
+    if resumed or earlier:
+        print(
+            f"datadiet: resumed {resumed} interrupted job(s) where they stopped, reused {earlier} finished "
+            f"earlier, ran {counts.get('new', 0)} new",
+            file=sys.stderr,
         )
 
 

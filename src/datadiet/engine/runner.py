@@ -89,15 +89,22 @@ class ExperimentResult:
         return self.summary.get("figures") or {}
 
 
-def execute(experiment: Experiment, ctx: Context, executor: Any) -> list[Job]:
-    """Plan and run until a plan holds nothing new; every job planned, de-duplicated by key."""
+RESUME_STATES = ("new", "resumed", "finished earlier")  # what run_job says of each job it was given
+
+
+def execute(experiment: Experiment, ctx: Context, executor: Any) -> tuple[list[Job], dict[str, int]]:
+    """Plan and run until a plan holds nothing new; every job planned (de-duplicated by key), and how
+    many of them ran anew, resumed an interrupted attempt, or had finished earlier."""
     planned: dict[str, Job] = {}
+    states: dict[str, str] = {}
     while True:
         jobs = closure(experiment.plan(ctx.out))
         if all(j.key() in planned for j in jobs):
-            return list(planned.values())
+            counts = {s: sum(v == s for v in states.values()) for s in RESUME_STATES}
+            return list(planned.values()), counts
         planned.update((j.key(), j) for j in jobs)
-        run_jobs(jobs, ctx=ctx, executor=executor)
+        for key, result in run_jobs(jobs, ctx=ctx, executor=executor).items():
+            states.setdefault(key, result.get("resumed", "new"))
 
 
 def run_experiment(
@@ -114,7 +121,7 @@ def run_experiment(
     executor = executor or InProcess()
     ctx = Context(out, device=device, progress=progress)
     t0 = time.perf_counter()
-    jobs = execute(experiment, ctx, executor)
+    jobs, resume = execute(experiment, ctx, executor)
     seconds = time.perf_counter() - t0
     tables = experiment.collect(ctx.out)
     folder = experiment.folder(ctx.out)
@@ -128,6 +135,7 @@ def run_experiment(
             "runtime": runtime_info(),
             "executor": {**executor.describe(), "device": ctx.device},
             "jobs": len(jobs),
+            "resume": resume,
             "seconds": seconds,
         }
     )

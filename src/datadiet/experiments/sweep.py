@@ -148,6 +148,7 @@ class SweepResult:
     path: Path
     results_path: Path
     figures: dict[str, str]
+    resume: dict[str, int] = field(default_factory=dict)  # jobs run anew, resumed, finished earlier
 
     def full_data_accuracy(self) -> float | None:
         """Mean test accuracy of the full-data runs (None if the sweep has none)."""
@@ -385,7 +386,7 @@ def run_sweep(
     and ``summary.json`` (see :func:`datadiet.engine.run_experiment`)."""
     spec = SweepSpec(as_spec(dataset), cfg)
     res = run_experiment(spec, out=out, executor=executor, device=device, progress=progress, command=command)
-    return SweepResult(cfg, res.results, res.folder, res.folder / "results.parquet", res.figures)
+    return SweepResult(cfg, res.results, res.folder, res.folder / "results.parquet", res.figures, res.summary["resume"])
 
 
 def sweep_figures(results: pd.DataFrame, summary: dict, folder: Path) -> dict[str, str]:
