@@ -241,3 +241,13 @@ def test_a_score_table_is_matched_to_its_dataset_by_fingerprint(tmp_path):
     assert p.returncode == 0, p.stderr
     side = json.loads((tmp_path / "kept.npy.json").read_text())
     assert side["table_verified"] is False and side["dataset"]["name"] == "digits"
+    # a table with a NaN score is refused when the sweep is planned, before its full-data training runs
+    nan = tmp_path / "nan" / "scores.parquet"
+    nan.parent.mkdir()
+    t = pd.read_parquet(table)
+    t.loc[3, "score"] = np.nan
+    t.to_parquet(nan)
+    p = run_cli("sweep", "digits", "--methods", f"table:{nan}", "--fractions", "0.5", "--epochs", "1",
+                "--unverified-tables", "--out", tmp_path / "runs2")  # fmt: skip
+    assert p.returncode == 2 and "has 1 score(s) that are NaN or infinite (the first at index 3)" in p.stderr
+    assert not list((tmp_path / "runs2").glob("train_*"))

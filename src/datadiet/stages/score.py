@@ -448,6 +448,15 @@ def read_score_table(path: str | Path, *, dataset: Dataset | None = None, unveri
     labels = table["label"].to_numpy()
     if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
         raise DataDietError(f"score table {p} must have integer class labels >= 0 in column 'label'")
+    scores = table["score"].to_numpy()
+    if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
+        raise DataDietError(f"score table {p} must have real numbers in column 'score', got {scores.dtype}")
+    bad = np.flatnonzero(~np.isfinite(scores.astype(np.float64)))
+    if bad.size:
+        raise DataDietError(
+            f"score table {p} has {bad.size} score(s) that are NaN or infinite (the first at index {bad[0]}); "
+            "every example needs a finite score"
+        )
     if dataset is not None:
         if len(table) != dataset.num_train:
             raise DataDietError(
