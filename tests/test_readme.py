@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import datadiet.stages  # noqa: F401  (defines every job kind)
 from datadiet import readme
+from datadiet.engine.jobs import Job
 from datadiet.experiments.sweep import write_report
 from datadiet.tables import full_data_rows
 
@@ -151,3 +153,24 @@ def test_the_readme_loop_example_runs(tmp_path):
     assert m, p.stdout
     full, half, forgotten = map(float, m.groups())
     assert full > 0.8 and half > 0.7 and 0 < forgotten < 1
+
+
+def _job_kinds(cls) -> set[str]:
+    kinds = set()
+    for sub in cls.__subclasses__():
+        kinds |= {sub.kind} | _job_kinds(sub)
+    return kinds
+
+
+def test_the_run_directory_table_lists_every_folder_the_code_makes():
+    """Every job kind (ckpt, score, ..., rewind, imp, lmc) and every experiment's folder (scoring, sweep,
+    lottery, lmcrun) has its row in README's table of run directories."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("### Run directories") :]
+    table = table[: table.index("\n\n", table.index("| directory |"))]
+    sources = (ROOT / "src" / "datadiet" / "experiments").rglob("*.py")
+    folders = {k for p in sources for k in re.findall(r"RunDir\(out, \"([\w-]+)\"", p.read_text())}
+    kinds = (_job_kinds(Job) - {"job"}) | folders
+    assert {"rewind", "imp", "lmc", "lottery", "lmcrun"} <= kinds
+    missing = sorted(k for k in kinds if f"| `{k}_<hash>` |" not in table)
+    assert not missing, f"README's run-directory table lacks {missing}"

@@ -35,7 +35,7 @@ def test_train_digits_mlp(tmp_path):
         (["train", "digits", "--model", "vit"], "unknown model 'vit'; valid: mlp, cnn, resnet18"),
         (["train", "digits", "--epochs", "0"], "epochs must be > 0, got 0"),
         (["train", "digits", "--epochs", "-3"], "epochs must be > 0, got -3"),
-        (["train", "digits", "--label-noise", "1.5"], "label_noise must be in [0, 1], got 1.5"),
+        (["train", "digits", "--label-noise", "1.5"], "--label-noise must be in [0, 1], got 1.5"),
         (["train", "npz:/does/not/exist.npz"], "npz file not found"),
         (["train", "mnist"], "mnist needs --data-dir"),
         (["train", "digits", "--bogus"], "No such option"),
@@ -81,3 +81,28 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
     assert resumed["resumed"] == "resumed"
     assert resumed["test_accuracy"] == ref["test_accuracy"]
     assert resumed["per_class_accuracy"] == ref["per_class_accuracy"]
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (
+            ["a", "b", "c"],
+            "group_names must give one name per group of g_train/g_test (2 groups, ids 0..1), got 3 names",
+        ),
+        (["a"], "group_names must give one name per group of g_train/g_test (2 groups, ids 0..1), got 1 name"),
+        (None, "group_names needs the groups it names: give g_train and g_test too"),
+    ],
+)
+def test_npz_group_names_must_name_each_group(tmp_path, names, message):
+    rng = np.random.default_rng(0)
+    y = np.arange(20) % 2
+    arrays = dict(x_train=rng.normal(size=(20, 3)), y_train=y, x_test=rng.normal(size=(6, 3)), y_test=y[:6])
+    if names is None:  # names without the groups they name
+        arrays["group_names"] = np.array(["a", "b"])
+    else:
+        arrays.update(g_train=y, g_test=y[:6], group_names=np.array(names))
+    bad = tmp_path / "grouped.npz"
+    np.savez(bad, **arrays)
+    p = run_cli("train", f"npz:{bad}", "--model", "mlp", "--epochs", "1", "--out", tmp_path / "runs")
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [f"datadiet: error: {message}"], p.stderr

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
+from datadiet.cli.common import with_flags
+from datadiet.cli.main import _flags
 from tests.cli.conftest import last_json, run_cli
 
 
@@ -226,8 +228,8 @@ def test_sweep_steps_budget_trains_equal_steps(tmp_path):
         (["--methods", ""], "methods must list at least one value"),
         (["--methods", "el2n,magic"], "unknown method 'magic'"),
         (["--budget", "hours"], "unknown budget 'hours'"),
-        (["--hard-cutoff", "0.1"], "hard_cutoff applies only to strategy 'ccs'"),
-        (["--strategy", "ccs", "--hard-cutoff", "1.5"], "hard_cutoff must be in [0, 1)"),
+        (["--hard-cutoff", "0.1"], "--hard-cutoff applies only to strategy 'ccs'"),
+        (["--strategy", "ccs", "--hard-cutoff", "1.5"], "--hard-cutoff must be in [0, 1)"),
         (["--strategy", "ccs", "--bins", "0"], "bins must be > 0"),
     ],
 )
@@ -306,3 +308,68 @@ def test_fashion_mnist_by_brightness_group_and_index_files(tmp_path):
     assert p.returncode == 2 and "refusing to apply it" in p.stderr and "Traceback" not in p.stderr
     p = run_cli("prune", scores, "--keep", "0.5", "--out", kept, "--balanced-by", "group")
     assert p.returncode == 2 and "needs groups" in p.stderr
+
+
+def test_prune_balanced_by_group_shows_the_per_group_table(digits_scores, tmp_path):
+    p = run_cli("prune", digits_scores, "--keep", "0.5", "--balanced-by", "group", "--groups", "brightness",
+                "--out", tmp_path / "k.npy")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    rows = {}
+    for line in p.stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) == 4 and cells[0].endswith("quarter"):
+            rows[cells[0]] = float(cells[3])
+    assert set(rows) == {"darkest quarter", "second quarter", "third quarter", "brightest quarter"}, p.stdout
+    assert max(rows.values()) - min(rows.values()) < 0.5  # every group kept at the same share
+    assert "┃ group " in p.stdout and "┃ class " in p.stdout
+    res = last_json(run_cli("prune", digits_scores, "--keep", "0.5", "--out", tmp_path / "c.npy", "--json"))
+    assert res["per_group"] is None  # no groups asked for: digits has none
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--balanced-by", "group"],
+            "--balanced-by group needs groups: dataset 'digits' has none (give g_train/g_test in the npz or a "
+            "grouping, e.g. --groups brightness)",
+        ),
+        (["--strategy", "ccs", "--hard-cutoff", "1.5"], "--hard-cutoff must be in [0, 1], got 1.5"),
+        (["--balanced-by", "colour"], "unknown --balanced-by 'colour'; valid: class, group"),
+    ],
+)
+def test_errors_name_the_flags_not_the_python_parameters(digits_scores, tmp_path, args, message):
+    p = run_cli("prune", digits_scores, "--keep", "0.5", *args, "--out", tmp_path / "k.npy")
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [f"datadiet: error: {message}"], p.stderr
+
+
+def test_flags_replace_python_names_only_where_they_name_an_option():
+    flags = _flags("prune")
+    assert flags["balanced_by"] == "--balanced-by" and flags["hard_cutoff"] == "--hard-cutoff"
+    assert _flags("train")["init_seed"] == "--seed"  # a config field by its flag (--seed sets init_seed)
+    cases = {
+        "offset applies only to strategy='window', got offset=0.1 with 'hardest'":
+            "--offset applies only to --strategy window, got --offset 0.1 with 'hardest'",
+        "labels are required with balanced=True, got labels=None": "labels are required with --balanced, got labels=None",
+        "keep must be in [0, 1], got 1.5": "--keep must be in [0, 1], got 1.5",
+        "unknown balanced_by 'x'; valid: class, group": "unknown --balanced-by 'x'; valid: class, group",
+        "score table /runs/hard_cutoff/scores.parquet not found": "score table /runs/hard_cutoff/scores.parquet not found",
+        "the kept examples keep their order": "the kept examples keep their order",  # English words stay
+        "groups need both g_train and g_test": "groups need both g_train and g_test",
+    }  # fmt: skip
+    for message, shown in cases.items():
+        assert with_flags(message, flags) == shown
+
+
+def test_paths_are_printed_whole_on_a_narrow_terminal(tmp_path):
+    """A path longer than the terminal is one line, whole (rich used to cut it at 80 columns)."""
+    out = tmp_path / ("a" * 70) / ("b" * 70)
+    p = run_cli("score", "digits", "--method", "el2n", "--epoch", "1", "--epochs", "1", "--seeds", "1",
+                "--model", "mlp", "--no-figures", "--out", out, env={"COLUMNS": "80"})  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    [table] = list(out.glob("score_*/scores.parquet"))
+    assert f"el2n score table: {table}" in p.stdout.splitlines(), p.stdout
+    kept = out / "kept.npy"
+    p = run_cli("prune", table, "--keep", "0.5", "--out", kept, env={"COLUMNS": "80"})
+    assert p.returncode == 0, p.stderr
+    assert any(line.endswith(f"-> {kept}") for line in p.stdout.splitlines()), p.stdout

@@ -12,6 +12,7 @@ from datadiet.errors import DataDietError
 from datadiet.experiments import ScoreConfig, SweepConfig, run_sweep, score_dataset
 from datadiet.experiments.prune import prune, read_kept, sidecar_path
 from datadiet.reports import report_markdown
+from datadiet.reports.groups import group_lines
 from datadiet.stages.train import TEST_PREDICTIONS
 from datadiet.tables import subgroup_changes
 from datadiet.training import TrainConfig
@@ -62,10 +63,29 @@ def test_sweep_has_group_columns_and_the_report_names_the_worst_group(grouped, t
     changes = subgroup_changes(df, "group", 0.5)
     m, k = changes.stack().idxmin()
     assert "## Per-group accuracy change at 50% pruned" in text
-    assert (
-        f"**Worst group**: {('main', 'dim source')[k]}, which loses {changes.loc[m, k]:+.1f} points under {m}" in text
-    )
+    change = changes.loc[m, k]
+    said = f"loses {-change:.1f} points" if change < 0 else f"gains {change:.1f} points"
+    assert f"**Worst group**: {('main', 'dim source')[k]}, which {said} under {m}" in text or round(change, 1) == 0
     assert "Worst-group test accuracy (%)" in text
+
+
+@pytest.mark.parametrize(
+    "worst, said",
+    [(0.33, "loses 57.0 points"), (0.95, "gains 5.0 points"), (0.9, "keeps its accuracy (change 0.0 points)")],
+)
+def test_the_worst_group_line_says_loses_or_gains_without_a_sign(worst, said):
+    """A change of -57 points is "loses 57.0 points" (never "loses -57.0"); a gain is a gain."""
+    df = pd.DataFrame(
+        {
+            "method": ["random", "random"],
+            "fraction": [0.0, 0.5],
+            "group_0_accuracy": [0.9, worst],
+            "group_1_accuracy": [0.5, 0.6],  # +10 points: group 0 is the worst
+        }
+    )
+    text = "\n".join(group_lines(df, {"group_names": ["dark", "bright"]}, 0.5, "setup", 1))
+    assert f"**Worst group**: dark, which {said} under random at 50% pruned." in text, text
+    assert "loses -" not in text and "loses +" not in text
 
 
 def test_runs_without_kept_predictions_get_them_from_their_model(grouped, tmp_path):

@@ -1,5 +1,6 @@
 """Lottery tickets as jobs: IMP levels with rewinding, random baselines, pre-training subsets, LMC."""
 
+import dataclasses
 import json
 import re
 
@@ -119,11 +120,11 @@ def test_pretraining_subsets_are_class_balanced_and_follow_the_scores(tmp_path):
         (["--rate", "0"], r"rate must be in \(0, 1\)"),
         (["--rewind-step", "5", "--pretrain", "random:8"], "pretrain size must be >= the batch size 128"),
         (["--rewind-step", "100000"], "rewind step must be <= the schedule's"),
-        (["--pretrain", "easy:500"], "needs rewind_step > 0"),
+        (["--pretrain", "easy:500"], "needs --rewind-step > 0"),
         (["--rewind-step", "5", "--pretrain", "easy:500"], "needs a score table"),
         (["--pretrain", "medium:5"], "unknown pretrain 'medium'"),
         (["--exclude", "nope"], "exclude names no layer"),
-        (["--levels", "100000"], r"levels=100000 at rate 0.2 would prune all .* prunable weights; at most \d+ level"),
+        (["--levels", "100000"], r"--levels 100000 at rate 0.2 would prune all .* prunable weights; at most \d+ level"),
         (["--levels", "40", "--rate", "0.9"], r"would prune all .* at most \d+ level"),
     ],
 )
@@ -163,6 +164,20 @@ def test_lmc_barrier_is_a_score_table_that_prune_reads(tmp_path):
     pr = run_cli("prune", summary["scores"], "--keep", "0.5", "--out", kept, "--json")
     assert pr.returncode == 0, pr.stderr
     assert last_json(pr)["kept"] == 674 and np.load(kept).size == 674
+
+
+def test_lmc_progress_names_its_copies_not_imp_levels(tmp_path):
+    """The copies an LMC run trains are LevelJobs of level 0; the progress calls them what they are,
+    and the name stays out of their run directories' keys."""
+    proc = run_cli("lmc", "digits", "--model", "mlp", "--from-step", "5", "--epochs", "1", "--batch-size", "64",
+                   "--out", tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "done: connectivity copy 1 of 2 (seed 0, rewind 5)" in proc.stderr, proc.stderr
+    assert "done: connectivity copy 2 of 2" in proc.stderr and "imp level" not in proc.stderr, proc.stderr
+    data = DatasetSpec("digits").resolve()
+    copy = LmcJob(data, TCFG.with_seed(0), RewindJob(data, TCFG.with_seed(0), 5)).copy(0)
+    unnamed = dataclasses.replace(copy, role="")
+    assert copy == unnamed and copy.key() == unnamed.key() and unnamed.describe().startswith("imp level 0")
 
 
 def test_lmc_copies_share_the_rewind_point_and_differ_in_data_order(tmp_path):

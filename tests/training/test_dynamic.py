@@ -247,3 +247,39 @@ def test_dynamic_sampler_in_a_plain_dataloader_loop(tiny_images):
         sampler.set_epoch(1)
     with pytest.raises(DataDietError, match="reduction='none'"):
         DynamicSampler(n, dyn, epochs=2).rescale([0, 1], torch.zeros(()))
+
+
+def test_dynamic_sampler_without_set_epoch_makes_each_pass_the_next_epoch(tiny_images):
+    """A loop that never calls set_epoch still prunes (each pass over the loader plans the next epoch,
+    as InfoBatch's own sampler does); a pass beyond the epochs it was made for is refused."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from datadiet.training.sampler import DynamicSampler, Indexed
+
+    ds = tiny_images
+    n, epochs = ds.num_train, 4
+    dyn = DynamicPruning("infobatch", 0.3)
+    sampler = DynamicSampler(n, dyn, epochs=epochs, seed=5)
+    reference = dyn.sampler(n, epochs, 5)
+    loader = DataLoader(Indexed(TensorDataset(ds.x_train, ds.y_train)), batch_size=50, sampler=sampler)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, ds.num_classes))
+    seen = 0
+    for epoch in range(epochs):
+        plan = reference.plan(epoch)
+        visited = []
+        for idx, x, y in loader:
+            losses = nn.functional.cross_entropy(model(x), y, reduction="none")
+            sampler.rescale(idx, losses)
+            reference.observe(idx, losses.detach())
+            visited.append(idx)
+        assert sampler.epoch == epoch and torch.equal(torch.cat(visited), plan.indices)
+        seen += plan.indices.numel()
+    assert sampler.examples_seen == seen < epochs * n  # it pruned
+    with pytest.raises(DataDietError, match="made for 4 epochs and all were iterated"):
+        iter(sampler)
+    rs2 = DynamicSampler(n, DynamicPruning("rs2", 0.5), epochs=2, seed=1)
+    first, second = list(rs2), list(rs2)
+    assert len(first) == len(second) == n // 2 and not set(first) & set(second)  # fresh examples each epoch
+    explicit = DynamicSampler(n, DynamicPruning("rs2", 0.5), epochs=2, seed=1)
+    explicit.set_epoch(0)
+    assert list(explicit) == first  # set_epoch then a pass: the same epoch, not the next

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from contextlib import contextmanager
 
@@ -12,8 +13,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from datadiet.runs import to_jsonable
 
+
+class _Console(Console):
+    """A console that prints text lines whole and as they are: never wrapped or cut at the terminal's
+    width (a path stays one line to copy), no markup or highlighting read into them; tables still fit."""
+
+    def print(self, *objects, **kwargs) -> None:
+        if objects and all(isinstance(o, str) for o in objects):
+            kwargs = {"soft_wrap": True, "markup": False, "highlight": False, **kwargs}
+        super().print(*objects, **kwargs)
+
+
 stderr = Console(stderr=True)
-stdout = Console()
+stdout = _Console()
 
 
 def strict_json(obj):
@@ -85,3 +97,32 @@ def multi_progress(quiet: bool = False):
             return cb
 
         yield new
+
+
+_QUOTED = re.compile(r"'([^'\s]*)'|\"([^\"\s]*)\"")
+
+
+def _as_typed(flag: str, value: str) -> str:
+    """An option as one types it: ``--balanced-by 'group'`` -> ``--balanced-by group`` (quotes kept
+    around spaces), ``--balanced True`` -> ``--balanced``."""
+    if value == "True":
+        return flag
+    m = _QUOTED.fullmatch(value)
+    return f"{flag} {value if m is None else (m[1] if m[1] is not None else m[2])}"
+
+
+def with_flags(message: str, flags: dict[str, str]) -> str:
+    """``message`` with the Python parameter names it quotes written as the command's flags
+    (``flags``: parameter name -> flag): ``balanced_by='group'`` -> ``--balanced-by group``;
+    ``keep must ...`` at the start -> ``--keep must ...``; ``hard_cutoff`` anywhere -> ``--hard-cutoff``
+    (a name with an underscore is never an English word). Other words are left alone."""
+    if not flags:
+        return message
+    names = "|".join(re.escape(n) for n in sorted(flags, key=len, reverse=True))
+    value = r"""'[^']*'|"[^"]*"|[^\s,;()]+"""
+    message = re.sub(rf"(?<![\w.-])({names})=({value})", lambda m: _as_typed(flags[m[1]], m[2]), message)
+    message = re.sub(rf"^({names})(?= (?:must|applies) )", lambda m: flags[m[1]], message)
+    snake = "|".join(re.escape(n) for n in sorted(flags, key=len, reverse=True) if "_" in n)
+    if snake:
+        message = re.sub(rf"(?<![\w./-])({snake})(?![\w/-])", lambda m: flags[m[1]], message)
+    return message

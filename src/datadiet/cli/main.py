@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from datadiet.cli.common import emit_json, multi_progress, progress_bar, stdout
+from datadiet.cli.common import emit_json, multi_progress, progress_bar, stdout, with_flags
 from datadiet.cli.options import (
     DATA,
     LMC,
@@ -174,11 +174,12 @@ def score(
     if json_:
         emit_json(summary)
         return
-    t = Table("method", "scored", "pairwise Spearman between seeds", "table")
+    t = Table("method", "scored", "pairwise Spearman between seeds")
     for m, e in results.items():
-        t.add_row(m, e["scored_at"], f"{e['seed_agreement']['pairwise']:.3f}", e["scores"])
+        t.add_row(m, e["scored_at"], f"{e['seed_agreement']['pairwise']:.3f}")
     stdout.print(t)
     for m, e in results.items():
+        stdout.print(f"{m} score table: {e['scores']}")  # a line of its own: a path is never cut to fit
         if "noisy_recall_top10" in e:
             stdout.print(f"{m}: {e['noisy_recall_top10']:.1%} of the corrupted labels are in the top-scored 10%")
         for f in e.get("figures", []):
@@ -230,10 +231,12 @@ def prune(
     if json_:
         emit_json(result)
         return
-    t = Table("class", "total", "kept", "kept %")
-    for r in result["per_class"]:
-        t.add_row(str(r["name"]), str(r["total"]), str(r["kept"]), f"{100 * r['kept_fraction']:.1f}")
-    stdout.print(t)
+    for kind in ("class", "group"):  # per group too when the data has groups (--balanced-by group balances them)
+        if result[f"per_{kind}"] is not None:
+            t = Table(kind, "total", "kept", "kept %")
+            for r in result[f"per_{kind}"]:
+                t.add_row(str(r["name"]), str(r["total"]), str(r["kept"]), f"{100 * r['kept_fraction']:.1f}")
+            stdout.print(t)
     stdout.print(f"kept {result['kept']} of {result['total']} examples ({select['strategy']}) -> {result['indices']}")
     if result["bytes_per_example"]:
         storage = result["storage"]
@@ -436,6 +439,20 @@ def report(
         stdout.print(f"report: {path}")
 
 
+def _flags(command: str) -> dict[str, str]:
+    """The options of ``command`` by the Python names that messages use: parameter (and the config
+    field it sets) -> flag, e.g. ``balanced_by`` -> ``--balanced-by``."""
+    cmd = typer.main.get_command(app).commands.get(command)
+    options = [p for p in getattr(cmd, "params", ()) if p.param_type_name == "option" and p.name]
+    flags = {p.name: max(p.opts, key=lambda o: (o.startswith("--"), len(o))) for p in options}
+    for info in app.registered_commands:
+        if (info.name or info.callback.__name__) == command:
+            for group in getattr(info.callback, "option_groups", {}).values():
+                for o in group.opts:
+                    flags.setdefault(o.name, o.flag.split("/")[0])
+    return flags
+
+
 INTERRUPTED = 130  # the shell's exit status for a process stopped by Ctrl-C (128 + SIGINT)
 
 
@@ -447,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         status = app(args=args, prog_name="datadiet", standalone_mode=False)
     except DataDietError as e:
         msg = " ".join(str(e).splitlines())  # the convention is one line; hold it even if a message slips
-        print(f"datadiet: error: {msg}", file=sys.stderr)
+        print(f"datadiet: error: {with_flags(msg, _flags(args[0]))}", file=sys.stderr)
         return 2
     except OSError as e:  # last line of defence: a file or folder that cannot be written (or read)
         where = ": ".join(str(f) for f in (e.filename, e.filename2) if f is not None)

@@ -114,13 +114,18 @@ def check_groups(name: str, groups, n: int) -> np.ndarray:
 
 
 def with_groups(dataset: Dataset, g_train, g_test, group_names=None) -> Dataset:
-    """``dataset`` with a group per training and test example (validated; see :mod:`datadiet.data.groups`)."""
+    """``dataset`` with a group per training and test example (validated; see :mod:`datadiet.data.groups`).
+    ``group_names``, if given, names each group id from 0 to the largest in ``g_train``/``g_test``: one
+    name per group, no more, no fewer."""
     gtr = check_groups("g_train", g_train, dataset.num_train)
     gte = check_groups("g_test", g_test, int(dataset.x_test.shape[0]))
     k = int(max(gtr.max(initial=0), gte.max(initial=0))) + 1
     names = tuple(str(v) for v in group_names) if group_names is not None else tuple(f"group {i}" for i in range(k))
-    if len(names) < k:
-        raise DataDietError(f"group ids go up to {k - 1} but only {len(names)} group names given")
+    if len(names) != k:
+        raise DataDietError(
+            f"group_names must give one name per group of g_train/g_test ({k} group{'s' * (k != 1)}, ids "
+            f"0..{k - 1}), got {len(names)} name{'s' * (len(names) != 1)}"
+        )
     return replace(dataset, g_train=gtr, g_test=gte, group_names=names)
 
 
@@ -294,6 +299,8 @@ def from_arrays(
     if (g_train is None) != (g_test is None):
         raise DataDietError("groups need both g_train and g_test")
     if g_train is None:
+        if group_names is not None:
+            raise DataDietError("group_names needs the groups it names: give g_train and g_test too")
         return ds
     return with_groups(ds, g_train, g_test, group_names)
 

@@ -188,6 +188,14 @@ def _groups(ds: Dataset) -> np.ndarray:
     return ds.g_train
 
 
+def _kept_per_group(idx: np.ndarray, ds: Dataset | None) -> list[dict] | None:
+    """What was kept of each group, as :func:`kept_per_class` counts classes (``group`` for ``class``)."""
+    if ds is None or ds.g_train is None:
+        return None
+    table = kept_per_class(idx, ds.g_train, list(ds.group_names)).rename(columns={"class": "group"})
+    return table.to_dict(orient="records")
+
+
 def _write_indices(path: Path, idx: np.ndarray) -> None:
     if path.suffix == ".npy":
         atomic_save_npy(path, idx)
@@ -235,8 +243,8 @@ def prune(
     groups: str | None = None,
     unverified: bool = False,
 ) -> dict:
-    """Keep ``keep`` of the table's examples by ``strategy``; returns what was kept (per class) and
-    the storage saved. ``dataset`` (a name, spec or dataset; default: the one named beside the table)
+    """Keep ``keep`` of the table's examples by ``strategy``; returns what was kept (per class, and
+    per group when the data has groups, else ``per_group`` None) and the storage saved. ``dataset`` (a name, spec or dataset; default: the one named beside the table)
     checks the table's labels and gives class names, bytes per example and the ``export``.
     ``balanced`` keeps every class's share (``balanced_by="class"``) or every group's
     (``balanced_by="group"``: the data's ``g_train``, or the ``groups`` grouping).
@@ -287,6 +295,7 @@ def prune(
         "total": len(table),
         "strategy": strategy,
         "per_class": kept_per_class(idx, labels, names).to_dict(orient="records"),
+        "per_group": _kept_per_group(idx, ds),
         "storage": storage_report(idx, len(table), bpe),
         "bytes_per_example": bpe,
         "export": None if export is None else str(export),

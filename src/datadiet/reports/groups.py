@@ -50,6 +50,13 @@ def _worst_group_lines(df: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def _change_text(points: float) -> str:
+    """An accuracy change in words: ``loses 3.2 points``, ``gains 1.0 points`` (never ``loses -1.0``)."""
+    if round(points, 1) == 0:
+        return "keeps its accuracy (change 0.0 points)"
+    return f"{'loses' if points < 0 else 'gains'} {abs(points):.1f} points"
+
+
 def group_lines(df: pd.DataFrame, summary: dict, target: float, setup: str, full_n: int) -> list[str]:
     """Who pays beyond classes: the per-group table, the worst group named, worst-group accuracy."""
     if not subgroup_columns(df, "group"):
@@ -63,7 +70,7 @@ def group_lines(df: pd.DataFrame, summary: dict, target: float, setup: str, full
     lines[0] += f" (groups: {grouping})" if grouping else ""
     lines[-1:-1] = [
         "",
-        f"**Worst group**: {gname}, which loses {changes.loc[m, k]:+.1f} points under {m} at {pct(target)} pruned.",
+        f"**Worst group**: {gname}, which {_change_text(changes.loc[m, k])} under {m} at {pct(target)} pruned.",
     ]
     if "worst_group_accuracy" in df.columns:
         lines += _worst_group_lines(df)

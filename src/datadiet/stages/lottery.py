@@ -19,7 +19,7 @@ linear mode connectivity (Paul et al. 2022, after open_lth and lth_diet).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -130,6 +130,7 @@ class LevelJob(BuildsModel, Job):
     rate: float = 0.2
     exclude: tuple[str, ...] = ()
     branch: str = "imp"
+    role: str = field(default="", compare=False)  # what progress calls it (an LMC copy); not in the key
     kind: ClassVar[str] = "imp"
 
     def __post_init__(self):
@@ -160,7 +161,8 @@ class LevelJob(BuildsModel, Job):
         return (self.rewind,) if self.level == 0 else (self.rewind, self.imp(self.level - 1))
 
     def describe(self) -> str:
-        return f"{self.branch} level {self.level} (seed {self.train.init_seed}, rewind {self.rewind.step})"
+        what = self.role or f"{self.branch} level {self.level}"
+        return f"{what} (seed {self.train.init_seed}, rewind {self.rewind.step})"
 
     def model(self, ds: Dataset, seed: int | None = None):
         t = self.train
@@ -244,7 +246,8 @@ class LmcJob(BuildsModel, Job):
 
     def copy(self, i: int) -> LevelJob:
         seed = LMC_SEED_OFFSET + 100 * self.train.order_seed + i
-        return LevelJob(self.data, replace(self.train, order_seed=seed, aug_seed=seed), self.rewind, level=0)
+        train = replace(self.train, order_seed=seed, aug_seed=seed)
+        return LevelJob(self.data, train, self.rewind, level=0, role=f"connectivity copy {i + 1} of {self.copies}")
 
     def deps(self) -> tuple[Job, ...]:
         return tuple(self.copy(i) for i in range(self.copies))

@@ -6,13 +6,18 @@ your ``DataLoader``::
     sampler = DynamicSampler(len(train_set), DynamicPruning("infobatch", 0.3), epochs=epochs, seed=0)
     loader = DataLoader(Indexed(train_set), batch_size=128, sampler=sampler)
     for epoch in range(epochs):
-        sampler.set_epoch(epoch)                          # plans the epoch from the losses seen so far
+        sampler.set_epoch(epoch)                          # optional: plans the epoch from the losses seen so far
         for indices, x, y in loader:
             losses = F.cross_entropy(model(x), y, reduction="none")
             loss = sampler.rescale(indices, losses)       # InfoBatch's weighted mean; records the losses
             opt.zero_grad(); loss.backward(); opt.step()
 
-``sampler.examples_seen`` counts the examples the epochs visited (the compute really spent).
+Like InfoBatch's own sampler, each pass over the loader is the next epoch: without ``set_epoch``
+the first pass plans epoch 0, the next epoch 1, and so on, so a loop that never calls it still
+prunes. ``set_epoch(e)`` (as for a ``DistributedSampler``) plans epoch ``e`` now (in order, each
+at most once) so that ``len(sampler)`` is that epoch's before its pass; a pass beyond ``epochs``
+is refused. ``sampler.examples_seen`` counts the examples the epochs visited (the compute really
+spent).
 """
 
 from __future__ import annotations
@@ -36,12 +41,14 @@ class DynamicSampler(Sampler[int]):
         self.epochs = check_positive_int("epochs", epochs)
         self._pruner = pruning.sampler(self.n, self.epochs, check_positive_int("seed", seed, allow_zero=True))
         self.epoch = -1
+        self._fresh = False  # the planned epoch has not been iterated yet
         self._indices = torch.empty(0, dtype=torch.long)
         self._weights = torch.ones(self.n)
         self.examples_seen = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Plan epoch ``epoch`` (0, 1, ... in order: InfoBatch plans from the losses of the epochs before)."""
+        """Plan epoch ``epoch`` (0, 1, ... in order: InfoBatch plans from the losses of the epochs before).
+        Optional: iterating the sampler plans the next epoch unless this one has not been iterated."""
         epoch = check_positive_int("epoch", epoch, allow_zero=True)
         if epoch != self.epoch + 1:
             raise DataDietError(
@@ -50,15 +57,21 @@ class DynamicSampler(Sampler[int]):
         if epoch >= self.epochs:
             raise DataDietError(f"epoch must be < the {self.epochs} epochs the sampler was made for, got {epoch}")
         plan = self._pruner.plan(epoch)
-        self.epoch, self._indices = epoch, plan.indices
+        self.epoch, self._indices, self._fresh = epoch, plan.indices, True
         self._weights = torch.ones(self.n)
         if plan.weights is not None:
             self._weights[plan.indices] = plan.weights
         self.examples_seen += int(plan.indices.numel())
 
     def __iter__(self):
-        if self.epoch < 0:
-            self.set_epoch(0)
+        if not self._fresh:  # no set_epoch since the last pass: this pass is the next epoch
+            if self.epoch + 1 >= self.epochs:
+                raise DataDietError(
+                    f"the sampler was made for {self.epochs} epochs and all were iterated; make a new "
+                    f"DynamicSampler (or pass a larger epochs) to train longer"
+                )
+            self.set_epoch(self.epoch + 1)
+        self._fresh = False
         return iter(self._indices.tolist())
 
     def __len__(self) -> int:
