@@ -35,10 +35,11 @@ def run_jobs(jobs: Sequence[Job], *, ctx: Context, executor: Any = None) -> dict
     others run the jobs level by level with ``map``.
     """
     executor = executor or InProcess()
-    for job in closure(jobs):
+    everything = closure(jobs)
+    for job in everything:
         job.check()  # e.g. a user's model on one batch: a bad factory fails here, before any job runs
     if hasattr(executor, "run_graph"):
-        return executor.run_graph(closure(jobs), ctx)
+        return executor.run_graph(everything, ctx)
     results: dict[str, dict] = {}
     for level in levels(jobs):
         for j, r in zip(level, executor.map(level, ctx)):

@@ -8,8 +8,8 @@ A model is named in run keys by its spec and a hash of its source (:func:`source
 source of the package the factory lives in, and of every module or package it imports from the same
 folder (found by reading the import statements, so the key does not depend on what else this process
 imported). Editing any of them gives new run directories instead of reusing results of the old
-code. Imports by string (``importlib.import_module``) and data files are not followed. A factory passed as a Python object becomes ``module:qualname`` when that
-name imports back to it (so Ray workers can build it too); otherwise (a lambda, a local function, a
+code. Imports by string (``importlib.import_module``) and data files are not followed. A factory
+passed as a Python object becomes ``module:qualname`` when that name imports back to it (so Ray workers can build it too); otherwise (a lambda, a local function, a
 function of ``__main__``) it is registered in this process only as ``local:qualname``. A module
 instance (``nn.Module``) starts every run from a copy of its own weights (``instance:Class``, keyed
 by the hash of its class's source and its weights; ``init_seed`` does not change them).
@@ -195,6 +195,12 @@ def as_model_name(model) -> str:
     )
 
 
+def _reason(e: Exception) -> str:
+    """What the user's code raised, on one line: ``TypeError: its first line`` (the type alone if empty)."""
+    why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}{': ' + why if why else ''}"
+
+
 def build_user_model(name: str, input_shape, num_classes: int, *, seed: int, expected_hash: str | None = None):
     """Call the user's factory with torch's RNG seeded by ``seed``; checks what it returns."""
     if name.startswith(LOCAL_PREFIXES):
@@ -214,10 +220,9 @@ def build_user_model(name: str, input_shape, num_classes: int, *, seed: int, exp
         except DataDietError:
             raise
         except Exception as e:
-            why = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise DataDietError(
                 f"model {name!r} failed to build for input shape {tuple(input_shape)} and {num_classes} classes "
-                f"({type(e).__name__}{': ' + why if why else ''})"
+                f"({_reason(e)})"
             ) from None
     if not isinstance(model, nn.Module):
         raise DataDietError(f"model {name!r} must return a torch.nn.Module, got {type(model).__name__}")
@@ -240,10 +245,7 @@ def check_output(name: str, model: nn.Module, input_shape, num_classes: int) -> 
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             out = model.eval()(torch.zeros(shape))
     except Exception as e:
-        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise DataDietError(
-            f"model {name!r} failed on a batch of shape {shape} ({type(e).__name__}{': ' + why if why else ''})"
-        ) from None
+        raise DataDietError(f"model {name!r} failed on a batch of shape {shape} ({_reason(e)})") from None
     finally:
         for m, training in modes:
             m.training = training

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -407,10 +406,8 @@ def table_provenance(path: str | Path) -> dict | None:
     summary = Path(path).parent / "summary.json"
     if not summary.is_file():
         return None
-    try:
-        made_on = json.loads(summary.read_text()).get("dataset")
-    except (OSError, ValueError, AttributeError):
-        raise DataDietError(f"cannot read {summary} beside score table {path}: corrupt JSON") from None
+    made_on = read_json(summary)  # a corrupt file is one line
+    made_on = made_on.get("dataset") if isinstance(made_on, dict) else None
     return made_on if isinstance(made_on, dict) and made_on.get("fingerprint") else None
 
 
