@@ -190,6 +190,17 @@ def test_tiny_sweep_on_digits_and_report(tmp_path):
     assert Path(out["plot"]).read_bytes()[:4] == b"\x89PNG"
     report = Path(out["report"]).read_text()
     assert "datadiet sweep digits" in report and "| el2n |" in report
+    # two seeds establish no equivalence; summary.json lists every verdict with its interval and seeds needed
+    verdicts = json.loads((Path(out["run_dir"]) / "summary.json").read_text())["verdicts"]
+    matches = [v for v in verdicts if v["kind"] == "equivalent"]
+    assert len(matches) == 3 * 2 and len(verdicts) >= 3 * 2 + 2 * 2
+    for v in verdicts:
+        assert v["verdict"] != "established" and v["n"] == 2
+        assert {"claim", "estimate", "low", "high", "seeds_needed", "p_establish_adjusted"} <= set(v)
+        assert v["low"] <= v["estimate"] <= v["high"]
+    assert any(v["seeds_needed"] for v in matches)
+    assert "## Verdicts:" in report and "not established (n=2 < 3)" in report
+    assert out["verdicts"] == {"established": 0, "not established": len(verdicts), "refuted": 0}
     again = last_json(run_cli("report", Path(out["run_dir"]), "--json"))
     assert Path(again["report"]).read_text() == report
 

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from datadiet.errors import DataDietError
 from datadiet.experiments.sweep import load_sweep, write_report
@@ -17,7 +18,7 @@ from datadiet.reports import (
     format_difference,
     format_mean_std,
 )
-from datadiet.tables import amortisation, comparisons, reuses_to_pay_back
+from datadiet.tables import amortisation, comparisons, reuses_to_pay_back, sweep_verdicts
 from tests.cli.conftest import last_json, run_cli
 
 TRAIN = {
@@ -155,7 +156,14 @@ def test_report_gives_mean_std_n_everywhere(sweep_dir):
     assert "| random | 92.50 ± 0.50 (n=3) | 88.00 ± 1.00 (n=3) |" in report
     assert "Full-data test accuracy (%): 92.50 ± 0.50 (n=3)" in report
     # comparisons: accuracy with its spread, differences with the seeds behind them
-    assert "| el2n | 50% | 91.33 ± 1.53 (n=3) | -1.17 (n=3) | +3.33 (n=3) |" in report
+    assert (
+        "| el2n | 50% | 91.33 ± 1.53 (n=3) | -1.17 [-2.92, +0.59] not established, ~9 seeds to refute | "
+        "+3.33 [+1.39, +5.28] not established, ~4 seeds to establish |"
+    ) in report
+    # the paired 90% interval of el2n - random at 50%: differences +2, +4, +4 points
+    d = np.array([2.0, 4.0, 4.0])
+    half = sps.t.ppf(0.95, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert (round(d.mean() - half, 2), round(d.mean() + half, 2)) == (1.39, 5.28)
     comp = comparisons(make_results())
     r = comp[comp["method"] == "el2n"].iloc[0]
     assert r["std"] == pytest.approx(np.std(EL2N_50, ddof=1)) and r["seeds"] == 3 and r["full_seeds"] == 3
@@ -315,25 +323,49 @@ def test_amortisation_table_by_hand():
         amortisation(make_results())  # an older table: no FLOPs columns
 
 
-def test_cheap_and_close_sentence():
-    table = amortisation(flops_results())
-    assert cheap_and_close_sentence(table) == (
-        "At ≤ 0.9x the FLOPs of one full-data training (scoring included), within 0.3 points of full-data "
-        "accuracy: **random** (50% pruned: 0.50x FLOPs, +0.00 points), "
-        "**infobatch** (30% pruned: 0.70x FLOPs, -0.20 points)."
+def _seeded(cells: dict, jitter=(0.0005, -0.0005, 0.0003, -0.0003)) -> dict:
+    """FLOPS_CELLS with four seeds: each cell's mean accuracy plus a small per-seed jitter."""
+    full = [0.90, 0.91, 0.92, 0.93]
+    out = {}
+    for k, (train, scoring, accs) in cells.items():
+        shift = float(np.mean(accs)) - 0.91
+        out[k] = (train, scoring, full if k[0] == "full" else [a + shift + j for a, j in zip(full, jitter)])
+    return out
+
+
+def test_cheap_and_close_sentence_says_only_what_the_seeds_establish():
+    results = flops_results(_seeded(FLOPS_CELLS))
+    table, verdicts = amortisation(results), sweep_verdicts(results)
+    said = cheap_and_close_sentence(table, verdicts)
+    assert said.startswith(
+        "At ≤ 0.9x the FLOPs of one full-data training (scoring included), established within ±0.3 points of "
+        "full-data accuracy: **random** (50% pruned: 0.50x FLOPs, +0.00 ["
     )
+    assert "**infobatch** (30% pruned: 0.70x FLOPs, -0.20 [" in said
+    # the same means from two seeds establish nothing
+    two = flops_results()
+    said = cheap_and_close_sentence(amortisation(two), sweep_verdicts(two))
+    assert said.startswith("No method at ≤ 0.9x the FLOPs of one full-data training (scoring included) is established")
+    assert (
+        "the nearest is **random** at 50% pruned: 0.50x FLOPs, +0.00 [+0.00, +0.00] points, not established (n=2 < 3)"
+        in said
+    )
+    # a cheap point 0.5 points below with spread: not established either way, and the seeds that would refute it
     worse = dict(FLOPS_CELLS)
-    worse[("random", 0.5)] = (50.0, 0.0, [0.88, 0.88])  # -3.00
-    worse[("infobatch", 0.3)] = (70.0, 0.0, [0.905, 0.905])  # -0.50: the closest of the cheap points
-    assert cheap_and_close_sentence(amortisation(flops_results(worse))) == (
-        "No method reaches ≤ 0.9x the FLOPs of one full-data training (scoring included) within 0.3 points "
-        "of full-data accuracy; the closest is **infobatch** at 30% pruned: 0.70x FLOPs, -0.50 points."
-    )
+    worse[("random", 0.5)] = (50.0, 0.0, [0.88, 0.88])  # -3.00: refuted
+    worse[("infobatch", 0.3)] = (70.0, 0.0, [0.905, 0.905])  # -0.50: the nearest of the cheap points
+    results = flops_results(_seeded(worse, jitter=(0.004, -0.004, 0.002, -0.002)))
+    said = cheap_and_close_sentence(amortisation(results), sweep_verdicts(results))
+    assert said.startswith("No method at ≤ 0.9x")
+    assert "the nearest is **infobatch** at 30% pruned: 0.70x FLOPs, -0.50 [" in said
+    assert "not established, ~" in said and "seeds to refute." in said
+    v = sweep_verdicts(results).set_index("claim")
+    assert v.loc["random at 50% pruned matches full data within 0.3 points", "verdict"] == "refuted"
     dear = {k: v for k, v in FLOPS_CELLS.items() if k[0] not in ("random", "infobatch")}
-    assert cheap_and_close_sentence(amortisation(flops_results(dear))) == (
-        "No point costs ≤ 0.9x the FLOPs of one full-data training (scoring included), so no method reaches "
-        "it within 0.3 points of full-data accuracy; the cheapest is **rs2** at 30% pruned: 1.00x FLOPs, "
-        "+0.00 points."
+    results = flops_results(_seeded(dear))
+    assert cheap_and_close_sentence(amortisation(results), sweep_verdicts(results)).startswith(
+        "No point costs ≤ 0.9x the FLOPs of one full-data training (scoring included); the cheapest is **rs2** at "
+        "30% pruned: 1.00x FLOPs, +0.00 ["
     )
 
 
@@ -346,15 +378,18 @@ def test_report_has_the_amortisation_section(tmp_path):
     section = report[report.index("## Compute and amortisation") :]
     for line in (
         "| full data | 0% | 1.00x (0.00 + 1.00) | 0 (reference, n=2) | – | no |",
-        "| random | 50% | 0.50x (0.00 + 0.50) | +0.00 (n=2) | 1 | yes |",
-        "| el2n | 50% | 1.70x (1.20 + 0.50) | +1.50 (n=2) | 3 | yes |",
-        "| grand | 30% | 1.30x (0.60 + 0.70) | -1.00 (n=2) | 2 | no |",
-        "| forgetting | 50% | 1.50x (0.50 + 1.00) | +0.00 (n=2) | never | no |",
-        "| infobatch | 30% | 0.70x (0.00 + 0.70) | -0.20 (n=2) | 1 | no |",
-        "| rs2 | 30% | 1.00x (0.00 + 1.00) | +0.00 (n=2) | never | no |",
+        "| random | 50% | 0.50x (0.00 + 0.50) | +0.00 [+0.00, +0.00] not established (n=2 < 3), ~3 seeds to "
+        "establish | 1 | yes |",
+        "| el2n | 50% | 1.70x (1.20 + 0.50) | +1.50 [-1.66, +4.66] not established (n=2 < 3), ~6 seeds to refute | 3 "
+        "| on the means only (gain over random at 50% pruned not established (n=2 < 3): +1.50 [-1.66, +4.66]) |",
+        "| grand | 30% | 1.30x (0.60 + 0.70) | -1.00 [-7.31, +5.31] not established (n=2 < 3), ~22 seeds to refute "
+        "| 2 | no |",
+        "| infobatch | 30% | 0.70x (0.00 + 0.70) | -0.20 [-6.51, +6.11] not established (n=2 < 3), ~793 seeds to "
+        "establish | 1 | no |",
     ):
         assert line in section.splitlines(), line
-    assert "within 0.3 points of full-data accuracy: **random** (50% pruned" in section
+    assert "No method at ≤ 0.9x the FLOPs of one full-data training (scoring included) is established" in section
+    assert "9 claims: 0 established, 9 not established, 0 refuted." in section
     assert "infobatch, rs2: dynamic pruning" in section
     # the figure is drawn, listed with the others and linked from the section
     png = tmp_path / "accuracy_vs_flops.png"

@@ -283,6 +283,10 @@ def sweep(
     if full is not None:
         stdout.print(f"full-data test accuracy: {full:.4f}")
     stdout.print(f"figure: {res.figures['accuracy']}")
+    counts = res.verdict_counts()
+    stdout.print(
+        f"verdicts: {', '.join(f'{n} {v}' for v, n in counts.items())} (claims with their intervals: report's Verdicts)"
+    )
     stdout.print(f"report: {report}")
 
 

@@ -292,6 +292,11 @@ SWEEP = Group(
         Opt("score_model", "--score-model", "proxy model for the scoring runs (default: the trained model), e.g. mlp"),
         Opt("score_width", "--score-width", "width multiplier of the scoring model (e.g. 0.25: a narrow proxy)"),
         Opt("budget", "--budget", "epochs (same epochs, pruning saves compute) or steps (same optimiser steps)"),
+        Opt(
+            "margin",
+            "--margin",
+            "accuracy points within which the report's verdicts call a cell a match for full data (equivalence test)",
+        ),
     ),
 )
 

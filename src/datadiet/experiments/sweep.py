@@ -32,6 +32,7 @@ from datadiet.selection import STRATEGIES
 from datadiet.stages.score import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
 from datadiet.stages.select import SelectJob
 from datadiet.stages.train import TrainJob, load_test_predictions
+from datadiet.stats import DEFAULT_MARGIN, ESTABLISHED, NOT_ESTABLISHED, REFUTED
 from datadiet.tables import (
     class_changes,
     class_count,
@@ -41,6 +42,8 @@ from datadiet.tables import (
     fraction_points,
     middle_fraction,
     pruned_flops_known,
+    sweep_verdicts,
+    verdict_records,
 )
 from datadiet.training import TrainConfig
 from datadiet.training.dynamic import DYNAMIC_PRUNERS, DynamicPruning
@@ -80,6 +83,7 @@ class SweepConfig:
     hard_cutoff: float = 0.0
     bins: int = DEFAULT_CCS_BINS
     unverified_tables: bool = field(default=False, metadata={"omit_default": True})  # table:PATH without provenance
+    margin: float = field(default=DEFAULT_MARGIN, metadata={"omit_default": True})  # points; the report's verdicts
 
     def __post_init__(self):
         if not self.methods:
@@ -112,6 +116,9 @@ class SweepConfig:
         check_fraction("offset", self.offset, allow_one=False)
         check_fraction("hard_cutoff", self.hard_cutoff, allow_one=False)
         check_positive_int("bins", self.bins)
+        object.__setattr__(self, "margin", check_positive_float("margin", self.margin))
+        if self.margin == 0:
+            raise DataDietError(f"margin must be > 0 points, got {self.margin!r}")
         if self.offset and self.strategy != "window":
             raise DataDietError(
                 f"offset applies only to strategy 'window', got offset={self.offset} with {self.strategy!r}"
@@ -149,6 +156,11 @@ class SweepResult:
     results_path: Path
     figures: dict[str, str]
     resume: dict[str, int] = field(default_factory=dict)  # jobs run anew, resumed, finished earlier
+    verdicts: list[dict] = field(default_factory=list)  # the report's claims judged (summary.json's "verdicts")
+
+    def verdict_counts(self) -> dict[str, int]:
+        """How many of the report's claims are established, not established and refuted."""
+        return {v: sum(r["verdict"] == v for r in self.verdicts) for v in (ESTABLISHED, NOT_ESTABLISHED, REFUTED)}
 
     def full_data_accuracy(self) -> float | None:
         """Mean test accuracy of the full-data runs (None if the sweep has none)."""
@@ -169,6 +181,7 @@ class SweepResult:
             "full_data_accuracy": self.full_data_accuracy(),
             "run_dir": str(self.path),
             "accuracy": self.accuracy(),
+            "verdicts": self.verdict_counts(),
             **self.worst_group(),
         }
 
@@ -322,6 +335,7 @@ class SweepSpec:
             "num_train": ds.num_train,
             "config": self.config,
             "scored_at": {m: _scored_at(m, self.score_job(m)) for m in self.config.methods},
+            "verdicts": verdict_records(sweep_verdicts(tables["results"], margin=self.config.margin)),
         }
 
     def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
@@ -386,7 +400,15 @@ def run_sweep(
     and ``summary.json`` (see :func:`datadiet.engine.run_experiment`)."""
     spec = SweepSpec(as_spec(dataset), cfg)
     res = run_experiment(spec, out=out, executor=executor, device=device, progress=progress, command=command)
-    return SweepResult(cfg, res.results, res.folder, res.folder / "results.parquet", res.figures, res.summary["resume"])
+    return SweepResult(
+        cfg,
+        res.results,
+        res.folder,
+        res.folder / "results.parquet",
+        res.figures,
+        res.summary["resume"],
+        res.summary.get("verdicts", []),
+    )
 
 
 def sweep_figures(results: pd.DataFrame, summary: dict, folder: Path) -> dict[str, str]:

@@ -10,7 +10,6 @@ still says what it measured.
 from datadiet.reports.accuracy import accuracy_markdown, comparisons_markdown
 from datadiet.reports.compute import (
     CHEAP_FLOPS,
-    NEAR_POINTS,
     amortisation_markdown,
     cheap_and_close_sentence,
     cost_markdown,
@@ -19,11 +18,11 @@ from datadiet.reports.groups import change_lines, group_lines
 from datadiet.reports.setup import describe_setup, environment_line, scoring_line, setup_bullets
 from datadiet.reports.sweep import CAPTIONS, figures_markdown, report_markdown
 from datadiet.reports.text import format_difference, format_mean_std, format_stats, pct
+from datadiet.reports.verdicts import interval_text, verdict_cell, verdict_sentence, verdicts_markdown
 
 __all__ = [
     "CAPTIONS",
     "CHEAP_FLOPS",
-    "NEAR_POINTS",
     "accuracy_markdown",
     "amortisation_markdown",
     "change_lines",
@@ -37,8 +36,12 @@ __all__ = [
     "format_mean_std",
     "format_stats",
     "group_lines",
+    "interval_text",
     "pct",
     "report_markdown",
     "scoring_line",
     "setup_bullets",
+    "verdict_cell",
+    "verdict_sentence",
+    "verdicts_markdown",
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 
 from datadiet.reports.setup import describe_setup, scoring_line
-from datadiet.reports.text import format_difference, format_mean_std, format_stats, pct
+from datadiet.reports.text import format_mean_std, format_stats, pct
+from datadiet.reports.verdicts import verdict_cell
 from datadiet.runs import to_jsonable
-from datadiet.tables import accuracy_cells, comparisons
+from datadiet.stats import DEFAULT_MARGIN
+from datadiet.tables import accuracy_cells, cell_verdict, comparisons
 
 
 def accuracy_markdown(results: pd.DataFrame, summary: dict, *, heading: str | None = "###") -> str:
@@ -32,23 +34,31 @@ def accuracy_markdown(results: pd.DataFrame, summary: dict, *, heading: str | No
     return "\n".join(lines) + "\n"
 
 
-def comparisons_markdown(results: pd.DataFrame, setup: str) -> list[str]:
-    """The report's "Against full data and random pruning" section (lines; ``[]`` without pruned cells)."""
+def comparisons_markdown(
+    results: pd.DataFrame, setup: str, verdicts: pd.DataFrame | None = None, *, margin: float = DEFAULT_MARGIN
+) -> list[str]:
+    """The report's "Against full data and random pruning" section (lines; ``[]`` without pruned cells):
+    each cell's accuracy (mean ± std), and its paired difference to full data and to random pruning with
+    the 90% interval and the verdict of :func:`datadiet.tables.sweep_verdicts` (``verdicts``)."""
     comp = comparisons(results)
     if not len(comp):
         return []
+    v = verdicts if verdicts is not None else pd.DataFrame()
     lines = [
         f"## Against full data and random pruning (percentage points): {setup}",
         "",
-        "Accuracy: mean ± std over training seeds. Differences are between means; n = the training "
-        "seeds behind the method's mean (and the reference's, when they differ).",
+        "Accuracy: mean ± std over training seeds. *vs full*: the paired difference to the full-data runs "
+        f"(same training seeds), its 90% interval and whether the cell matches full data within ±{margin:g} "
+        "points; *vs random*: the same against random pruning at the same fraction, and whether the method "
+        "beats it (see Verdicts).",
         "",
-        "| method | pruned | accuracy (%) | vs full | vs random |",
+        "| method | pruned | accuracy (%) | vs full [90% CI]: matches? | vs random [90% CI]: beats? |",
         "|---|---|---|---|---|",
     ]
     for _, r in comp.iterrows():
+        m, f = r["method"], r["fraction_pruned"]
         acc = format_stats(r["accuracy"], r["std"], r["seeds"])
-        vf = format_difference(r["vs_full_points"], r["seeds"], r["full_seeds"])
-        vr = format_difference(r["vs_random_points"], r["seeds"], r["random_seeds"])
-        lines.append(f"| {r['method']} | {pct(r['fraction_pruned'])} | {acc} | {vf} | {vr} |")
+        vf = verdict_cell(cell_verdict(v, m, f, "full"))
+        vr = verdict_cell(cell_verdict(v, m, f, "random"))
+        lines.append(f"| {m} | {pct(f)} | {acc} | {vf} | {vr} |")
     return lines + [""]

@@ -8,45 +8,79 @@ import numpy as np
 import pandas as pd
 
 from datadiet.reports.setup import environment_line
-from datadiet.reports.text import format_difference, pct
-from datadiet.tables import EPS, amortisation, amortisation_ready, cost_table, flops_points, is_dynamic, normalise
+from datadiet.reports.text import pct
+from datadiet.reports.verdicts import interval_text, seeds_text, verdict_cell, verdict_word
+from datadiet.stats import DEFAULT_MARGIN, ESTABLISHED
+from datadiet.tables import (
+    EPS,
+    amortisation,
+    amortisation_ready,
+    cell_verdict,
+    cost_table,
+    flops_points,
+    is_dynamic,
+    normalise,
+    pareto_verdict,
+)
 
 CHEAP_FLOPS = 0.9  # "cheaper": at most this many times the FLOPs of one full-data training
-NEAR_POINTS = 0.3  # "as good": within this many percentage points of full-data accuracy
 
 
 def _reuses_text(r: float) -> str:
     return "never" if not np.isfinite(r) else f"{int(r)}"
 
 
-def _point_text(r) -> str:
-    return f"{pct(r['fraction_pruned'])} pruned: {r['flops_vs_full']:.2f}x FLOPs, {r['vs_full_points']:+.2f} points"
+def _point_text(r, verdict=None) -> str:
+    diff = interval_text(verdict) if verdict is not None else f"{r['vs_full_points']:+.2f}"
+    return f"{pct(r['fraction_pruned'])} pruned: {r['flops_vs_full']:.2f}x FLOPs, {diff} points"
 
 
-def cheap_and_close_sentence(amort: pd.DataFrame) -> str:
-    """One sentence from an :func:`datadiet.tables.amortisation` table: which methods reach <= 0.9x the
-    FLOPs of full-data training within 0.3 points of its accuracy, or that none does and which point
-    comes closest (the smallest accuracy drop among points at <= 0.9x; the cheapest point if none is)."""
+def _open_text(r, verdict) -> str:
+    extra = seeds_text(verdict) if verdict is not None else ""
+    word = verdict_word(verdict) if verdict is not None else "not established (no per-seed results)"
+    return f"**{r['method']}** at {_point_text(r, verdict)}, {word}" + (f", {extra}" if extra else "")
+
+
+def cheap_and_close_sentence(amort: pd.DataFrame, verdicts: pd.DataFrame, *, margin: float = DEFAULT_MARGIN) -> str:
+    """One sentence from an :func:`datadiet.tables.amortisation` table and the sweep's verdicts
+    (:func:`datadiet.tables.sweep_verdicts`): which methods at <= 0.9x the FLOPs of full-data training
+    are *established* to match its accuracy within ±``margin`` points (90% interval inside the margin),
+    or that none is, with the nearest cheap point, its interval and the seeds that would settle it (the
+    cheapest point if none costs <= 0.9x). Means alone decide nothing here."""
     cheap = amort[amort["flops_vs_full"] <= CHEAP_FLOPS + EPS]
-    good = cheap[cheap["vs_full_points"] >= -NEAR_POINTS - EPS]
     what = f"≤ {CHEAP_FLOPS:g}x the FLOPs of one full-data training (scoring included)"
-    near = f"within {NEAR_POINTS:g} points of full-data accuracy"
-    if len(good):
-        said = [
-            f"**{m}** (" + "; ".join(_point_text(r) for _, r in g.iterrows()) + ")"
-            for m, g in good.groupby("method", sort=False)
-        ]
-        return f"At {what}, {near}: {', '.join(said)}."
+    near = f"within ±{margin:g} points of full-data accuracy"
+
+    def verdict(r):
+        return cell_verdict(verdicts, r["method"], r["fraction_pruned"], "full")
+
+    good = [
+        (r, verdict(r)) for _, r in cheap.iterrows() if (v := verdict(r)) is not None and v["verdict"] == ESTABLISHED
+    ]
+    if good:
+        said = {}
+        for r, v in good:
+            said.setdefault(r["method"], []).append(_point_text(r, v))
+        parts = [f"**{m}** (" + "; ".join(t) + ")" for m, t in said.items()]
+        return f"At {what}, established {near}: {', '.join(parts)}."
     if len(cheap):
         best = cheap.loc[cheap["vs_full_points"].idxmax()]
-        return f"No method reaches {what} {near}; the closest is **{best['method']}** at {_point_text(best)}."
+        return f"No method at {what} is established {near}; the nearest is {_open_text(best, verdict(best))}."
     if len(amort) == 0:
-        return f"No pruned point has FLOPs to compare, so no method reaches {what} {near}."
+        return f"No pruned point has FLOPs to compare, so no method at {what} is established {near}."
     best = amort.loc[amort["flops_vs_full"].idxmin()]
-    return (
-        f"No point costs {what}, so no method reaches it {near}; the cheapest is **{best['method']}** at "
-        f"{_point_text(best)}."
-    )
+    return f"No point costs {what}; the cheapest is {_open_text(best, verdict(best))}."
+
+
+def _pareto_text(r, verdicts: pd.DataFrame) -> str:
+    if not r["pareto"]:
+        return "no"
+    v = pareto_verdict(verdicts, r["method"], r["fraction_pruned"])
+    if v is None:
+        return "yes"
+    if v["verdict"] == ESTABLISHED:
+        return f"yes (beats {v['reference']}: {interval_text(v)})"
+    return f"on the means only (gain over {v['reference']} {verdict_word(v)}: {interval_text(v)})"
 
 
 def _amortisation_intro(dynamic: list[str], figure: str | None) -> str:
@@ -57,7 +91,9 @@ def _amortisation_intro(dynamic: list[str], figure: str | None) -> str:
         "trainings, R = ⌈S / (1 − T)⌉ with S = scoring and T = one pruned training; never when T ≥ 1. *Pareto*: "
         "no other point (full data included) is as cheap and as accurate, and better in one"
         + (f" (ringed in [the accuracy-vs-FLOPs figure]({Path(figure).name}))" if figure else "")
-        + ". Accuracy changes are differences of means over training seeds."
+        + " on the means; a front point's extra compute buys accuracy only where its gain over the next cheaper "
+        "front point is established. Accuracy changes are paired by training seed, with their 90% intervals and "
+        "whether the point matches full data (see Verdicts)."
         + (
             f" {', '.join(dynamic)}: dynamic pruning, no scoring; *pruned* is the training compute saved in expectation."
             if dynamic
@@ -66,24 +102,34 @@ def _amortisation_intro(dynamic: list[str], figure: str | None) -> str:
     )
 
 
-def amortisation_markdown(results: pd.DataFrame, setup: str, figure: str | None = None) -> list[str]:
+def amortisation_markdown(
+    results: pd.DataFrame,
+    setup: str,
+    figure: str | None = None,
+    *,
+    verdicts: pd.DataFrame | None = None,
+    margin: float = DEFAULT_MARGIN,
+) -> list[str]:
     """The report's "Compute and amortisation" section (lines), or ``[]`` when the results have no
     FLOPs columns (older tables), no full-data rows or no pruned rows with FLOPs. ``figure``: the
-    accuracy-vs-FLOPs figure's file, linked from the text when given."""
+    accuracy-vs-FLOPs figure's file, linked from the text when given; ``verdicts``: the sweep's
+    (:func:`datadiet.tables.sweep_verdicts`; without them nothing is established)."""
     if not amortisation_ready(results):
         return []
     df = normalise(results)
     amort = amortisation(df)
     full = flops_points(df).iloc[0]
     dynamic = [m for m in amort["method"].unique() if is_dynamic(m)]
+    verdicts = verdicts if verdicts is not None else pd.DataFrame()
     lines = [
         f"## Compute and amortisation (FLOPs, scoring included): {setup}",
         "",
         _amortisation_intro(dynamic, figure),
         "",
-        cheap_and_close_sentence(amort),
+        cheap_and_close_sentence(amort, verdicts, margin=margin),
         "",
-        "| method | pruned | FLOPs vs full (scoring + training) | accuracy vs full (points) | reuses to pay back | Pareto |",
+        f"| method | pruned | FLOPs vs full (scoring + training) | vs full (points) [90% CI]: matches (±{margin:g})? "
+        "| reuses to pay back | Pareto |",
         "|---|---|---|---|---|---|",
         f"| full data | 0% | 1.00x (0.00 + 1.00) | 0 (reference, n={int(full['n'])}) | – | "
         f"{'yes' if full['pareto'] else 'no'} |",
@@ -92,8 +138,8 @@ def amortisation_markdown(results: pd.DataFrame, setup: str, figure: str | None 
         lines.append(
             f"| {r['method']} | {pct(r['fraction_pruned'])} | {r['flops_vs_full']:.2f}x "
             f"({r['scoring_vs_full']:.2f} + {r['train_vs_full']:.2f}) | "
-            f"{format_difference(r['vs_full_points'], r['seeds'], r['full_seeds'])} | "
-            f"{_reuses_text(r['reuses_to_pay_back'])} | {'yes' if r['pareto'] else 'no'} |"
+            f"{verdict_cell(cell_verdict(verdicts, r['method'], r['fraction_pruned'], 'full'))} | "
+            f"{_reuses_text(r['reuses_to_pay_back'])} | {_pareto_text(r, verdicts)} |"
         )
     return lines + [""]
 

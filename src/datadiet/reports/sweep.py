@@ -11,8 +11,10 @@ from datadiet.reports.compute import amortisation_markdown, cost_markdown
 from datadiet.reports.groups import change_lines, group_lines
 from datadiet.reports.setup import describe_setup, setup_bullets
 from datadiet.reports.text import format_mean_std
+from datadiet.reports.verdicts import verdicts_markdown
 from datadiet.runs import to_jsonable
-from datadiet.tables import COST_COLUMNS, full_data_rows, middle_fraction, normalise
+from datadiet.stats import DEFAULT_MARGIN
+from datadiet.tables import COST_COLUMNS, full_data_rows, middle_fraction, normalise, sweep_verdicts
 
 CAPTIONS = {
     "accuracy": "Test accuracy vs fraction pruned (the data-diet paper's Figure 1).",
@@ -33,9 +35,16 @@ def figures_markdown(figures: dict) -> list[str]:
     return lines
 
 
+def report_margin(summary: dict) -> float:
+    """The equivalence margin (points) the sweep's verdicts use: its config's ``margin``, else the default."""
+    return float(((summary.get("config") or {}).get("margin")) or DEFAULT_MARGIN)
+
+
 def report_markdown(summary: dict, results: pd.DataFrame) -> str:
-    """The text of ``report.md`` for a sweep's ``summary`` and ``results``."""
+    """The text of ``report.md`` for a sweep's ``summary`` and ``results``; every verdict in it comes
+    from :func:`datadiet.tables.sweep_verdicts` on the per-seed accuracies."""
     summary = to_jsonable(summary)
+    margin = report_margin(summary)
     setup = describe_setup(summary, results)
     df = normalise(results)
     names = list(summary.get("class_names") or [])
@@ -48,7 +57,8 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     if len(full):
         lines += [f"**Full-data test accuracy (%): {format_mean_std(full)}** (mean ± std over training seeds)", ""]
     lines += [accuracy_markdown(df, summary, heading="##")]
-    lines += comparisons_markdown(df, setup)
+    verdicts = sweep_verdicts(df, margin=margin)
+    lines += comparisons_markdown(df, setup, verdicts, margin=margin)
     figs = summary.get("figures") or {}
     lines += figures_markdown(figs)
     target = middle_fraction(df)
@@ -57,5 +67,6 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
         lines += group_lines(df, summary, target, setup, len(full))
     if len(full) and all(c in df.columns for c in COST_COLUMNS):
         lines += cost_markdown(df, setup)
-    lines += amortisation_markdown(df, setup, figs.get("pareto"))
+    lines += amortisation_markdown(df, setup, figs.get("pareto"), verdicts=verdicts, margin=margin)
+    lines += verdicts_markdown(verdicts, setup, margin=margin)
     return "\n".join(lines)

@@ -114,6 +114,7 @@ class Verdict:
     seeds_needed: int | None
     bootstrap_low: float | None = None
     bootstrap_high: float | None = None
+    settles_as: str | None = None  # what seeds_needed more seeds would likely make of it: established or refuted
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -142,6 +143,7 @@ class Verdict:
             "p_establish_adjusted": num(self.p_establish_adjusted),
             "p_refute_adjusted": num(self.p_refute_adjusted),
             "seeds_needed": self.seeds_needed,
+            "settles_as": self.settles_as,
             **self.extra,
         }
 
@@ -183,21 +185,31 @@ def _p(m: _Measured, bound: float, side: str) -> float:
     return _p_greater(m.mean, m.se, m.df, bound) if side == "above" else _p_less(m.mean, m.se, m.df, bound)
 
 
-def _tests(claim: Claim, m: _Measured) -> tuple[float, float, tuple[float, str]]:
-    """(p of establishing, p of refuting, the (bound, side) whose test would settle it as observed)."""
+def _tests(claim: Claim, m: _Measured) -> tuple[float, float, tuple[float, str], bool]:
+    """(p of establishing, p of refuting, the (bound, side) whose test would settle it as observed,
+    whether that settles it by establishing it)."""
     mg = claim.margin
     if claim.kind == "equivalent":
         p_est = max(_p(m, -mg, "above"), _p(m, mg, "below"))
         p_ref = _p(m, mg, "above") if m.mean >= 0 else _p(m, -mg, "below")
         if abs(m.mean) < mg:
-            settle = (mg, "below") if m.mean >= 0 else (-mg, "above")
-        else:
-            settle = (mg, "above") if m.mean >= 0 else (-mg, "below")
-        return p_est, p_ref, settle
+            return p_est, p_ref, ((mg, "below") if m.mean >= 0 else (-mg, "above")), True
+        return p_est, p_ref, ((mg, "above") if m.mean >= 0 else (-mg, "below")), False
     (eb, es), (rb, rs) = KINDS[claim.kind]
     p_est, p_ref = _p(m, eb * mg, es), _p(m, rb * mg, rs)
     toward_established = (m.mean > eb * mg) if es == "above" else (m.mean < eb * mg)
-    return p_est, p_ref, (eb * mg, es) if toward_established else (rb * mg, rs)
+    return p_est, p_ref, ((eb * mg, es) if toward_established else (rb * mg, rs)), toward_established
+
+
+def _seeds_to_settle(m: _Measured, bound: float, side: str, alpha: float, tests, adjusted) -> int | None:
+    """Seeds at which the claim would be settled at the observed mean and spread, at the level its
+    Holm rank asks of it (alpha times its raw over adjusted p-value), and always more than it has."""
+    if m.n < 2:
+        return None
+    raw, adj = (tests[0], adjusted[0]) if tests[3] else (tests[1], adjusted[1])
+    level = alpha * raw / adj if adj > 0 and raw > 0 else alpha
+    need = seeds_needed(m.mean, m.sd, bound=bound, side=side, alpha=min(alpha, max(level, 1e-12)))
+    return None if need is None else max(need, MIN_SEEDS, m.n + 1)
 
 
 def judge(claims: Sequence[Claim], *, alpha: float = DEFAULT_ALPHA) -> list[Verdict]:
@@ -213,6 +225,7 @@ def judge(claims: Sequence[Claim], *, alpha: float = DEFAULT_ALPHA) -> list[Verd
     adj_est, adj_ref = holm(p_est), holm(p_ref)
     out = []
     for i, (c, m) in enumerate(zip(claims, measured)):
+        settles = None
         if m.n >= MIN_SEEDS and adj_est[i] < a:
             verdict, need = ESTABLISHED, None
         elif m.n >= MIN_SEEDS and adj_ref[i] < a:
@@ -220,8 +233,8 @@ def judge(claims: Sequence[Claim], *, alpha: float = DEFAULT_ALPHA) -> list[Verd
         else:
             bound, side = tests[i][2]
             verdict = NOT_ESTABLISHED
-            need = seeds_needed(m.mean, m.sd, bound=bound, side=side, alpha=a) if m.n >= 2 else None
-            need = None if need is None else max(need, MIN_SEEDS)
+            need = _seeds_to_settle(m, bound, side, a, tests[i], (adj_est[i], adj_ref[i]))
+            settles = None if need is None else (ESTABLISHED if tests[i][3] else REFUTED)
         out.append(
             Verdict(
                 claim=c.text,
@@ -241,6 +254,7 @@ def judge(claims: Sequence[Claim], *, alpha: float = DEFAULT_ALPHA) -> list[Verd
                 seeds_needed=need,
                 bootstrap_low=m.boot[0],
                 bootstrap_high=m.boot[1],
+                settles_as=settles,
                 extra=dict(c.extra),
             )
         )

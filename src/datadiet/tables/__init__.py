@@ -6,6 +6,7 @@ draws them.
 * :mod:`datadiet.tables.accuracy` — accuracy per (method, fraction), against full data and random,
   per class and per group.
 * :mod:`datadiet.tables.compute` — examples processed, FLOPs, reuses to pay back scoring, the Pareto front.
+* :mod:`datadiet.tables.verdicts` — the report's claims judged on per-seed accuracies (:mod:`datadiet.stats`).
 """
 
 from datadiet.tables.accuracy import (
@@ -53,6 +54,16 @@ from datadiet.tables.results import (
     seed_stats,
     sole_value,
 )
+from datadiet.tables.verdicts import (
+    VERDICT_COLUMNS,
+    cell_verdict,
+    pareto_verdict,
+    seed_accuracies,
+    sweep_claims,
+    sweep_verdicts,
+    verdict_records,
+    verdict_table,
+)
 
 __all__ = [
     "COST_COLUMNS",
@@ -60,11 +71,13 @@ __all__ = [
     "FLOPS_COLUMNS",
     "FULL_METHOD",
     "METHOD_ORDER",
+    "VERDICT_COLUMNS",
     "accuracy_cells",
     "accuracy_table",
     "amortisation",
     "amortisation_ready",
     "cell_seeds",
+    "cell_verdict",
     "check_results",
     "class_changes",
     "class_count",
@@ -84,14 +97,20 @@ __all__ = [
     "middle_fraction",
     "normalise",
     "pareto_front",
+    "pareto_verdict",
     "point_stats",
     "pruned_flops_known",
     "reuses_to_pay_back",
     "scored_at",
+    "seed_accuracies",
     "seed_stats",
     "sole_value",
     "subgroup_changes",
     "subgroup_columns",
+    "sweep_claims",
+    "sweep_verdicts",
+    "verdict_records",
+    "verdict_table",
     "worst_cell",
     "worst_group_table",
 ]
