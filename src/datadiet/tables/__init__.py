@@ -6,6 +6,8 @@ draws them.
 * :mod:`datadiet.tables.accuracy` — accuracy per (method, fraction), against full data and random,
   per class and per group.
 * :mod:`datadiet.tables.compute` — examples processed, FLOPs, reuses to pay back scoring, the Pareto front.
+* :mod:`datadiet.tables.kirsch` — a score's Spearman correlation with the input norm (GraNd at
+  initialisation, Kirsch 2023), overall, per class and per initialisation.
 """
 
 from datadiet.tables.accuracy import (
@@ -33,6 +35,7 @@ from datadiet.tables.compute import (
     pruned_flops_known,
     reuses_to_pay_back,
 )
+from datadiet.tables.kirsch import norm_correlation, norm_correlation_summary
 from datadiet.tables.results import (
     FULL_METHOD,
     METHOD_ORDER,
@@ -82,6 +85,8 @@ __all__ = [
     "method_key",
     "method_order",
     "middle_fraction",
+    "norm_correlation",
+    "norm_correlation_summary",
     "normalise",
     "pareto_front",
     "point_stats",
