@@ -28,6 +28,7 @@ from datadiet.plots import accuracy_vs_flops, accuracy_vs_fraction, compute_divi
 from datadiet.reports import describe_setup, report_markdown
 from datadiet.runs import RunDir, atomic_write_bytes, config_hash, read_json
 from datadiet.scores import parse_method
+from datadiet.scores.basic import input_norm
 from datadiet.selection import STRATEGIES
 from datadiet.stages.score import TABLE_PREFIX, ScoreConfig, ScoreJob, TableScoreJob
 from datadiet.stages.select import SelectJob
@@ -41,6 +42,8 @@ from datadiet.tables import (
     flops_points,
     fraction_points,
     middle_fraction,
+    norm_correlation,
+    norm_correlation_summary,
     pruned_flops_known,
     sweep_verdicts,
     verdict_records,
@@ -243,6 +246,17 @@ class SweepSpec:
             return TableScoreJob.of(self.data, method[len(TABLE_PREFIX) :], unverified=self.config.unverified_tables)
         return ScoreJob(self.data, self.config.score_config(method))
 
+    def grand_at_init(self) -> str | None:
+        """The first of the sweep's methods that scores GraNd at initialisation (score epoch 0, e.g.
+        ``grand@0``), or None: its scores are measured against the input norm (Kirsch 2023)."""
+        for m in self.config.methods:
+            if m == "random" or m in DYNAMIC_PRUNERS or m.startswith(TABLE_PREFIX):
+                continue
+            score = self.config.score_config(m)
+            if score.method == "grand" and score.epoch == 0:
+                return m
+        return None
+
     def cell_job(self, cell: Cell) -> TrainJob:
         """The training job of a cell: full data, or the subset its selection job keeps."""
         if cell.fraction == 0:
@@ -282,7 +296,8 @@ class SweepSpec:
         return RunDir(out, "sweep", self.rundir_config()).create().path
 
     def collect(self, out: Path) -> dict[str, pd.DataFrame]:
-        """``results``: one row per cell, read from the finished jobs' run directories.
+        """``results``: one row per cell, read from the finished jobs' run directories; ``kirsch`` when
+        the sweep scores GraNd at initialisation (:meth:`kirsch_table`).
 
         Compute is given in examples, seconds and FLOPs (:func:`datadiet.models.flops.flops_per_example`):
         training examples cost a forward and a backward pass; a scoring run's training the same; its
@@ -323,7 +338,19 @@ class SweepSpec:
                 row.update({f"group_{g}_accuracy": a for g, a in enumerate(accs)})
                 row["worst_group_accuracy"] = float(np.nanmin(accs))
             rows.append(row)
-        return {"results": pd.DataFrame(rows)}
+        kirsch = self.kirsch_table(out, ds)
+        return {"results": pd.DataFrame(rows), **({"kirsch": kirsch} if kirsch is not None else {})}
+
+    def kirsch_table(self, out: Path, ds: Dataset) -> pd.DataFrame | None:
+        """Spearman's rho of the GraNd-at-initialisation scores (:meth:`grand_at_init`, from its
+        scoring run's table: averaged and per seed) against the training examples' input norms
+        (:func:`datadiet.tables.norm_correlation`); None when the sweep scores no GraNd at initialisation."""
+        method = self.grand_at_init()
+        if method is None:
+            return None
+        scored = self.score_job(method).load(out)
+        labels = scored.table["label"].to_numpy()
+        return norm_correlation(scored.scores, input_norm(ds.x_train), labels, per_init=list(scored.per_seed.T))
 
     def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
         ds = self.data.load()
@@ -336,7 +363,13 @@ class SweepSpec:
             "config": self.config,
             "scored_at": {m: _scored_at(m, self.score_job(m)) for m in self.config.methods},
             "verdicts": verdict_records(sweep_verdicts(tables["results"], margin=self.config.margin)),
+            **self._kirsch_summary(tables),
         }
+
+    def _kirsch_summary(self, tables: dict[str, pd.DataFrame]) -> dict:
+        if "kirsch" not in tables:
+            return {}
+        return {"grand_init_vs_input_norm": norm_correlation_summary(tables["kirsch"], method=self.grand_at_init())}
 
     def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
         """The figures, and ``report.md`` from the rows and the summary."""

@@ -15,6 +15,7 @@ from datadiet.reports.compute import (
     cost_markdown,
 )
 from datadiet.reports.groups import change_lines, group_lines
+from datadiet.reports.kirsch import kirsch_markdown
 from datadiet.reports.setup import describe_setup, environment_line, scoring_line, setup_bullets
 from datadiet.reports.sweep import CAPTIONS, figures_markdown, report_markdown
 from datadiet.reports.text import format_difference, format_mean_std, format_stats, pct
@@ -37,6 +38,7 @@ __all__ = [
     "format_stats",
     "group_lines",
     "interval_text",
+    "kirsch_markdown",
     "pct",
     "report_markdown",
     "scoring_line",

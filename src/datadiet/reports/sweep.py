@@ -1,4 +1,5 @@
-"""``report.md`` of a sweep, as text: the setup, the accuracy tables, the figures, who pays, compute."""
+"""``report.md`` of a sweep, as text: the setup, the accuracy tables, the figures, who pays, compute,
+and GraNd at initialisation against the input norm (when the sweep scored it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 from datadiet.reports.accuracy import accuracy_markdown, comparisons_markdown
 from datadiet.reports.compute import amortisation_markdown, cost_markdown
 from datadiet.reports.groups import change_lines, group_lines
+from datadiet.reports.kirsch import kirsch_markdown
 from datadiet.reports.setup import describe_setup, setup_bullets
 from datadiet.reports.text import format_mean_std
 from datadiet.reports.verdicts import verdicts_markdown
@@ -68,5 +70,6 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     if len(full) and all(c in df.columns for c in COST_COLUMNS):
         lines += cost_markdown(df, setup)
     lines += amortisation_markdown(df, setup, figs.get("pareto"), verdicts=verdicts, margin=margin)
+    lines += kirsch_markdown(summary, df, setup)
     lines += verdicts_markdown(verdicts, setup, margin=margin)
     return "\n".join(lines)

@@ -7,6 +7,8 @@ draws them.
   per class and per group.
 * :mod:`datadiet.tables.compute` — examples processed, FLOPs, reuses to pay back scoring, the Pareto front.
 * :mod:`datadiet.tables.verdicts` — the report's claims judged on per-seed accuracies (:mod:`datadiet.stats`).
+* :mod:`datadiet.tables.kirsch` — a score's Spearman correlation with the input norm (GraNd at
+  initialisation, Kirsch 2023), overall, per class and per initialisation.
 """
 
 from datadiet.tables.accuracy import (
@@ -34,6 +36,7 @@ from datadiet.tables.compute import (
     pruned_flops_known,
     reuses_to_pay_back,
 )
+from datadiet.tables.kirsch import norm_correlation, norm_correlation_summary
 from datadiet.tables.results import (
     FULL_METHOD,
     METHOD_ORDER,
@@ -95,6 +98,8 @@ __all__ = [
     "method_key",
     "method_order",
     "middle_fraction",
+    "norm_correlation",
+    "norm_correlation_summary",
     "normalise",
     "pareto_front",
     "pareto_verdict",
