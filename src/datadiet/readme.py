@@ -32,13 +32,16 @@ from datadiet.reports import (
     accuracy_markdown,
     amortisation_markdown,
     describe_setup,
-    format_difference,
     format_mean_std,
+    verdict_cell,
+    verdict_sentence,
 )
 from datadiet.reports.diet_study import variants_markdown
 from datadiet.reports.lottery_study import study_markdown
+from datadiet.reports.sweep import report_margin
 from datadiet.runs import atomic_write_bytes
-from datadiet.tables import accuracy_cells, seed_stats
+from datadiet.stats import DEFAULT_MARGIN
+from datadiet.tables import accuracy_cells, cell_verdict, sweep_verdicts
 
 DISPLAY_NAMES = {"el2n": "EL2N", "grand": "GraNd", "random": "random", "forgetting": "forgetting", "aum": "AUM"}
 
@@ -60,38 +63,40 @@ def headline_block(
     columns: dict[str, str],
     method: str = "el2n",
     fraction: float = 0.5,
-    within_points: float | None = None,
+    margin: float | None = None,
     target_column: str | None = None,
 ) -> str:
     """``method`` at ``fraction`` pruned against full data and random, one column per results folder
-    (``columns``: column title -> folder), rows full data / method / random / differences.
+    (``columns``: column title -> folder), rows full data / method / random / the paired differences
+    with their 90% intervals and verdicts (:func:`datadiet.tables.sweep_verdicts`).
 
-    With ``within_points`` and ``target_column``: a closing line saying whether, in that column,
-    ``method`` is within that many points of full data.
+    With ``margin`` and ``target_column``: a closing sentence with the verdict, in that column, on
+    "``method`` matches full data within ``margin`` points" (established only when its interval says so).
     """
     name = DISPLAY_NAMES.get(method, method)
     heads, setups, full, meth, rnd, vs_full, vs_rnd, links = [], [], [], [], [], [], [], []
-    diffs = {}
+    targets = {}
     for title, folder in columns.items():
         summary, results = load_sweep(root / folder)
         cells = accuracy_cells(results)
         f_vals = _at(cells, method, 0.0, folder)
         m_vals = _at(cells, method, fraction, folder)
         r_vals = _at(cells, "random", fraction, folder)
-        (fm, _, fn), (mm, _, mn), (rm, _, rn) = seed_stats(f_vals), seed_stats(m_vals), seed_stats(r_vals)
+        verdicts = sweep_verdicts(results, margin=margin or DEFAULT_MARGIN)
         heads.append(title)
         setups.append(describe_setup(summary, results))
         full.append(format_mean_std(f_vals))
         meth.append(format_mean_std(m_vals))
         rnd.append(format_mean_std(r_vals))
-        diffs[title] = 100 * (mm - fm)
-        vs_full.append(format_difference(100 * (mm - fm), mn, fn))
-        vs_rnd.append(format_difference(100 * (mm - rm), mn, rn))
+        targets[title] = cell_verdict(verdicts, method, fraction, "full")
+        vs_full.append(verdict_cell(targets[title]))
+        vs_rnd.append(verdict_cell(cell_verdict(verdicts, method, fraction, "random")))
         links.append(_link(folder))
     pct = f"{100 * fraction:g}%"
     lines = [
         f"**{name} at {pct} pruned against full data and random pruning: test accuracy (%), "
-        "mean ± std over training seeds (n = seeds)**",
+        "mean ± std over training seeds (n = seeds); differences paired by seed, in points, with their 90% "
+        "intervals and verdicts**",
         "",
         "| | " + " | ".join(heads) + " |",
         "|---|" + "---|" * len(heads),
@@ -99,20 +104,13 @@ def headline_block(
         "| full data | " + " | ".join(full) + " |",
         f"| {name}, {pct} pruned | " + " | ".join(meth) + " |",
         f"| random, {pct} pruned | " + " | ".join(rnd) + " |",
-        f"| {name} vs full (points) | " + " | ".join(vs_full) + " |",
-        f"| {name} vs random (points) | " + " | ".join(vs_rnd) + " |",
+        f"| {name} vs full: matches? | " + " | ".join(vs_full) + " |",
+        f"| {name} vs random: beats? | " + " | ".join(vs_rnd) + " |",
         "| report | " + " | ".join(links) + " |",
     ]
-    if within_points is not None and target_column in diffs:
-        d = diffs[target_column]
-        verdict = (
-            "met" if d >= -within_points else f"missed by {abs(d) - within_points:.2f} points (on the means above)"
-        )
+    if margin is not None and targets.get(target_column) is not None:
         label = target_column.split(" (")[0]
-        lines += [
-            "",
-            f"Target at {label}: {name} at {pct} pruned within {within_points:.2f} points of full data: {verdict}.",
-        ]
+        lines += ["", f"Target at {label}: {verdict_sentence(targets[target_column])}"]
     return "\n".join(lines) + "\n"
 
 
@@ -168,9 +166,10 @@ def diet_block(root: Path, folder: str) -> str:
     agreement = pd.read_parquet(path / "scoring_variants.parquet")
     cells = pd.read_parquet(path / "scoring_variant_cells.parquet")
     lines = [accuracy_markdown(results, summary, heading=None).rstrip("\n"), ""]
-    lines += amortisation_markdown(results, setup) + variants_markdown(
-        agreement, cells, setup, fraction=VARIANT_FRACTION, keep=AGREEMENT_KEEP
-    )
+    verdicts = sweep_verdicts(results, margin=report_margin(summary))
+    lines += amortisation_markdown(
+        results, setup, verdicts=verdicts, margin=report_margin(summary)
+    ) + variants_markdown(agreement, cells, setup, fraction=VARIANT_FRACTION, keep=AGREEMENT_KEEP)
     lines = [f"**{line[3:]}**" if line.startswith("## ") else line for line in lines]  # captions, as in every block
     text = "\n".join(lines).replace("](accuracy_vs_flops.png)", f"]({folder}/accuracy_vs_flops.png)")
     return text.rstrip("\n") + f"\n\nReport and figures: {_link(folder)}\n"
@@ -186,7 +185,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
         },
         method="el2n",
         fraction=0.5,
-        within_points=0.3,
+        margin=0.3,
         target_column="equal steps (the paper's comparison)",
     ),
     "diet-fashion-mnist": partial(diet_block, folder="results/fashion-mnist-diet"),
