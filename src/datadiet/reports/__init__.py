@@ -16,11 +16,14 @@ from datadiet.reports.compute import (
     cost_markdown,
 )
 from datadiet.reports.groups import change_lines, group_lines
+from datadiet.reports.seeds import seeds_sentence, seeds_sentences
 from datadiet.reports.setup import describe_setup, environment_line, scoring_line, setup_bullets
 from datadiet.reports.sweep import CAPTIONS, figures_markdown, report_markdown
 from datadiet.reports.text import format_difference, format_mean_std, format_stats, pct
 
 __all__ = [
+    "seeds_sentence",
+    "seeds_sentences",
     "CAPTIONS",
     "CHEAP_FLOPS",
     "NEAR_POINTS",

@@ -6,6 +6,8 @@ draws them.
 * :mod:`datadiet.tables.accuracy` — accuracy per (method, fraction), against full data and random,
   per class and per group.
 * :mod:`datadiet.tables.compute` — examples processed, FLOPs, reuses to pay back scoring, the Pareto front.
+* :mod:`datadiet.tables.seeds` — how the kept set moves with the number of score seeds and the score
+  epoch (from a score run's per-seed scores, not from a sweep).
 """
 
 from datadiet.tables.accuracy import (
@@ -53,8 +55,13 @@ from datadiet.tables.results import (
     seed_stats,
     sole_value,
 )
+from datadiet.tables.seeds import cheapest_setting, closest_setting, epoch_stability, seed_stability
 
 __all__ = [
+    "seed_stability",
+    "epoch_stability",
+    "closest_setting",
+    "cheapest_setting",
     "COST_COLUMNS",
     "EPS",
     "FLOPS_COLUMNS",
