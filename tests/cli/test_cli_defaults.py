@@ -12,6 +12,7 @@ from datadiet.defaults import DEFAULT_DEVICE, DEFAULT_OUT, DEFAULT_SCORE_EPOCH
 from datadiet.experiments import DatasetSpec, ScoreConfig, SweepConfig, make_executor
 from datadiet.experiments.lottery import LmcConfig, LotteryConfig
 from datadiet.experiments.prune import prune as prune_table
+from datadiet.experiments.seeds import seeds_advice
 from datadiet.training import TrainConfig
 from datadiet.training.device import resolve_device
 
@@ -124,3 +125,11 @@ def test_prune_defaults_are_the_prune_functions():
             assert (cli[name].default or "class") == expected
         else:
             assert cli[name].default == expected, name
+
+
+def test_seeds_defaults_are_the_advisor_function():
+    api = inspect.signature(seeds_advice).parameters
+    cli = _params("seeds")
+    assert cli["keep"].default == f"{api['keep'].default:g}"
+    for name in ("target", "method", "draws"):
+        assert cli[name].default == api[name].default, name

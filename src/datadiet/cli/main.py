@@ -31,7 +31,7 @@ from datadiet.cli.options import (
     options,
 )
 from datadiet.data import DATASETS
-from datadiet.defaults import DEFAULT_SCORE_EPOCH
+from datadiet.defaults import DEFAULT_SCORE_EPOCH, DEFAULT_SEED_DRAWS, DEFAULT_SEEDS_KEEP, DEFAULT_SEEDS_TARGET
 from datadiet.engine import run_experiment
 from datadiet.errors import DataDietError
 from datadiet.experiments import (
@@ -45,6 +45,7 @@ from datadiet.experiments import (
 from datadiet.experiments.lottery import LmcConfig, LmcExperiment, LotteryConfig, LotteryExperiment
 from datadiet.experiments.prune import prune as prune_table
 from datadiet.experiments.prune import read_kept
+from datadiet.experiments.seeds import seeds_advice
 from datadiet.experiments.studies import STUDIES, study_experiments
 from datadiet.experiments.sweep import load_sweep, write_report
 from datadiet.models import MODELS
@@ -53,7 +54,7 @@ from datadiet.scores import parse_method
 from datadiet.selection import STRATEGIES
 from datadiet.tables import accuracy_table
 from datadiet.training import TrainConfig
-from datadiet.validation import check_epoch, parse_list
+from datadiet.validation import check_epoch, parse_floats, parse_list
 
 # typer vendors click in new releases and re-exports it in old ones: find its exception classes
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -184,6 +185,67 @@ def score(
             stdout.print(f"{m}: {e['noisy_recall_top10']:.1%} of the corrupted labels are in the top-scored 10%")
         for f in e.get("figures", []):
             stdout.print(f"figure: {f}")
+
+
+@app.command()
+def seeds(
+    run_dirs: Annotated[
+        list[str],
+        typer.Argument(
+            help="a finished `datadiet score` run: OUT/scoring_<hash> (its run_dir; e.g. --method el2n@1,el2n@2 "
+            "scores several epochs) or OUT/score_<hash>; or several, one per score epoch"
+        ),
+    ],
+    keep: Annotated[
+        str, typer.Option("--keep", help="comma-separated fraction(s) of the training set KEPT, each in (0, 1)")
+    ] = f"{DEFAULT_SEEDS_KEEP:g}",
+    target: Annotated[
+        float, typer.Option("--target", help="share of the reference's kept set a cheaper setting must keep")
+    ] = DEFAULT_SEEDS_TARGET,
+    method: Annotated[
+        Optional[str], typer.Option("--method", help="the method to advise on when the run scored several")
+    ] = None,
+    draws: Annotated[
+        int, typer.Option("--draws", help="random subsets of seeds per number of seeds (all when fewer exist)")
+    ] = DEFAULT_SEED_DRAWS,
+    json_: JsonOpt = False,
+):
+    """How many score seeds, how early: how the kept set moves with 1, 2, 4, 8 seeds and the score epoch."""
+    advice = seeds_advice(run_dirs, method=method, keep=parse_floats("keep", keep), target=target, draws=draws)
+    if json_:
+        emit_json(advice)
+        return
+    stdout.print(
+        f"{advice['method']} on {advice['dataset'].get('name', '?')}: {len(advice['seeds'])} seeds, "
+        f"epoch(s) {', '.join(f'{e:g}' for e in advice['epochs'])}; overlap = the share of the reference's kept "
+        "set that the setting keeps too"
+    )
+    stdout.print(_seeds_table(advice["rows"]))
+    stdout.print(
+        "other N: the mean of N seeds the setting does not use, at the last epoch (a conservative estimate); "
+        "all N*: the mean of all seeds, the setting's own included (optimistic, never chosen; all seeds at the last "
+        "epoch are the reference itself)"
+    )
+    for a in advice["advice"]:
+        stdout.print(a["sentence"] + ".")
+
+
+def _seeds_table(rows: list[dict]) -> Table:
+    t = Table("epoch", "seeds", "kept", "reference", "draws", "overlap mean", "overlap worst", "Spearman mean")
+    for r in rows:
+        ref = f"other {r['reference_seeds']}" if r["comparison"] == "disjoint" else f"all {r['reference_seeds']}*"
+        ref = "given" if r["comparison"] == "given" else ref
+        t.add_row(
+            f"{r['epoch']:g}",
+            str(r["seeds"]),
+            f"{100 * r['keep']:g}%",
+            ref,
+            str(r["draws"]),
+            f"{100 * r['overlap_mean']:.1f}%",
+            f"{100 * r['overlap_min']:.1f}%",
+            f"{r['spearman_mean']:.3f}",
+        )
+    return t
 
 
 @app.command()

@@ -16,12 +16,15 @@ from datadiet.reports.compute import (
 )
 from datadiet.reports.groups import change_lines, group_lines
 from datadiet.reports.kirsch import kirsch_markdown
+from datadiet.reports.seeds import seeds_sentence, seeds_sentences
 from datadiet.reports.setup import describe_setup, environment_line, scoring_line, setup_bullets
 from datadiet.reports.sweep import CAPTIONS, figures_markdown, report_markdown
 from datadiet.reports.text import format_difference, format_mean_std, format_stats, pct
 from datadiet.reports.verdicts import interval_text, verdict_cell, verdict_sentence, verdicts_markdown
 
 __all__ = [
+    "seeds_sentence",
+    "seeds_sentences",
     "CAPTIONS",
     "CHEAP_FLOPS",
     "accuracy_markdown",

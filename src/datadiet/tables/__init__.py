@@ -9,6 +9,8 @@ draws them.
 * :mod:`datadiet.tables.verdicts` — the report's claims judged on per-seed accuracies (:mod:`datadiet.stats`).
 * :mod:`datadiet.tables.kirsch` — a score's Spearman correlation with the input norm (GraNd at
   initialisation, Kirsch 2023), overall, per class and per initialisation.
+* :mod:`datadiet.tables.seeds` — how the kept set moves with the number of score seeds and the score
+  epoch (from a score run's per-seed scores, not from a sweep).
 """
 
 from datadiet.tables.accuracy import (
@@ -57,6 +59,7 @@ from datadiet.tables.results import (
     seed_stats,
     sole_value,
 )
+from datadiet.tables.seeds import cheapest_setting, closest_setting, epoch_stability, seed_stability
 from datadiet.tables.verdicts import (
     VERDICT_COLUMNS,
     cell_verdict,
@@ -69,6 +72,10 @@ from datadiet.tables.verdicts import (
 )
 
 __all__ = [
+    "seed_stability",
+    "epoch_stability",
+    "closest_setting",
+    "cheapest_setting",
     "COST_COLUMNS",
     "EPS",
     "FLOPS_COLUMNS",
