@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from datadiet.reports.accuracy import accuracy_markdown, comparisons_markdown
-from datadiet.reports.compute import amortisation_markdown, cost_markdown
+from datadiet.reports.compute import amortisation_markdown, cost_markdown, shortfall_lines
 from datadiet.reports.groups import change_lines, group_lines
 from datadiet.reports.setup import describe_setup, setup_bullets
 from datadiet.reports.text import format_mean_std
@@ -49,6 +49,7 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
         lines += [f"**Full-data test accuracy (%): {format_mean_std(full)}** (mean ± std over training seeds)", ""]
     lines += [accuracy_markdown(df, summary, heading="##")]
     lines += comparisons_markdown(df, setup)
+    lines += shortfall_lines(df)
     figs = summary.get("figures") or {}
     lines += figures_markdown(figs)
     target = middle_fraction(df)

@@ -31,6 +31,7 @@ from datadiet.tables.compute import (
     flops_points,
     pareto_front,
     pruned_flops_known,
+    pruning_shortfalls,
     reuses_to_pay_back,
 )
 from datadiet.tables.results import (
@@ -86,6 +87,7 @@ __all__ = [
     "pareto_front",
     "point_stats",
     "pruned_flops_known",
+    "pruning_shortfalls",
     "reuses_to_pay_back",
     "scored_at",
     "seed_stats",
