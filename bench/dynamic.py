@@ -1,7 +1,7 @@
 """Dynamic pruning's overhead: examples/second of RS2 and InfoBatch against a static subset of the
 same size, in the same run.
 
-    .venv/bin/python bench/dynamic.py [--dataset fashion-mnist] [--epochs 2] [--fraction 0.3] [--repeats 3]
+    .venv/bin/python bench/dynamic.py [--dataset fashion-mnist] [--epochs 3] [--fraction 0.3] [--repeats 3]
 
 Each training run trains the default CNN for ``--epochs`` epochs. The static baseline trains on a
 random subset of ``1 - fraction`` of the data. RS2 trains on the same number of examples per epoch,
@@ -28,7 +28,7 @@ from datadiet.training.dynamic import DynamicPruning
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="fashion-mnist")
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=3)  # InfoBatch prunes from 3 epochs
     ap.add_argument("--fraction", type=float, default=0.3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)

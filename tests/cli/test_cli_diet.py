@@ -285,6 +285,11 @@ def test_sweep_with_dynamic_methods_and_a_proxy_counts_flops_by_hand(tmp_path):
     ib = res[(res["method"] == "infobatch") & (res["fraction"] == 0.4)].iloc[0]
     assert ib["scored_at"] == "dynamic, no scores" and ib["train_examples"] < 3 * n
     assert ib["flops_vs_full"] == pytest.approx(ib["train_examples"] / (3 * n), rel=1e-12)  # what it really visited
+    # 3 epochs: one pruning epoch, asked to skip 1.2 N, skips at most 0.9 of the below-mean examples
+    assert (ib["pruning_epochs"], ib["capped_epochs"]) == (1, 1) and ib["saved_fraction"] < 0.4
+    assert ib["saved_fraction"] == pytest.approx(1 - ib["train_examples"] / (3 * n), rel=1e-12)
+    report = (Path(out["results"]).parent / "report.md").read_text()
+    assert f"infobatch at 40% requested saved {100 * ib['saved_fraction']:.1f}% (r capped at 0.9 in 1 of 1" in report
     assert set(out["accuracy"]) == {"random", "rs2", "infobatch", "el2n"}
 
 

@@ -13,7 +13,7 @@ from datadiet.training import TrainConfig
 def test_diet_study_on_digits(tmp_path):
     main = SweepConfig(
         methods=("random", "rs2", "infobatch", "el2n"), fractions=(0.0, 0.4), seeds=2,
-        train=TrainConfig(model="cnn", epochs=2, batch_size=64), score_epoch=1, score_seeds=1, score_model="mlp",
+        train=TrainConfig(model="cnn", epochs=3, batch_size=64), score_epoch=1, score_seeds=1, score_model="mlp",
     )  # fmt: skip
     variants = (
         Variant("reference", None, None, 1, 2),

@@ -413,3 +413,34 @@ def test_report_without_flops_columns_has_no_amortisation(sweep_dir):
     table = amortisation(res)
     assert list(table["method"]) == ["el2n"]
     assert table["flops_vs_full"].iloc[0] == pytest.approx(1.75)
+
+
+def test_shortfall_lines_name_capped_cells_that_saved_less():
+    """A dynamic cell whose r was capped and which saved less than its fraction gets one line: the
+    mean saving over its runs, the capped and pruning epochs summed; the others get none."""
+    from datadiet.reports.compute import shortfall_lines
+
+    def row(method, fraction, seed, **extra):
+        return {"method": method, "fraction": fraction, "seed": seed, "test_accuracy": 0.9, **extra}
+
+    ib = {"pruning_epochs": 2}
+    rows = [
+        row("random", 0.0, 0),
+        row("random", 0.4, 0),  # static: no such columns
+        row("infobatch", 0.4, 0, saved_fraction=0.30, capped_epochs=1, **ib),
+        row("infobatch", 0.4, 1, saved_fraction=0.32, capped_epochs=2, **ib),
+        row("infobatch", 0.2, 0, saved_fraction=0.2, capped_epochs=0, **ib),  # not capped
+        row("infobatch", 0.1, 0, saved_fraction=0.1, capped_epochs=1, **ib),  # capped, still saved its 10%
+        row("rs2", 0.4, 0, saved_fraction=0.4),  # no cap
+    ]
+    assert shortfall_lines(pd.DataFrame(rows)) == [
+        "**Dynamic pruning saved less than requested** (its FLOPs columns count what it really visited):",
+        "",
+        "- infobatch at 40% requested saved 31.0% (r capped at 0.9 in 3 of 4 pruning epochs; saving: mean of 2 runs)",
+        "",
+    ]
+    one = pd.DataFrame([row("infobatch", 0.4, 0, saved_fraction=0.25, capped_epochs=1, pruning_epochs=1)])
+    assert (
+        shortfall_lines(one)[2] == "- infobatch at 40% requested saved 25.0% (r capped at 0.9 in 1 of 1 pruning epochs)"
+    )
+    assert shortfall_lines(pd.DataFrame(rows[:2])) == []  # older tables, no dynamic cells: nothing

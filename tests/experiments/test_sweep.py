@@ -179,3 +179,44 @@ def test_dynamic_methods_plan_no_scoring_and_keep_static_keys(tiny_images):
     assert len({j.key() for j in jobs}) == len(jobs) == 5  # full data, random's selection, 3 pruned runs
     with pytest.raises(DataDietError, match="needs budget 'epochs'"):
         SweepConfig(methods=("rs2",), budget="steps")
+
+
+def test_infobatch_key_carries_its_rule_and_rs2_keeps_its_key(tiny_images):
+    """InfoBatch's rule changed (published tail and r <= 0.9): its runs get new keys, so results made
+    under the old rule are not reused; RS2's keys, and its config, stay what they were."""
+    from datadiet.experiments import TrainJob
+    from datadiet.runs import config_hash, to_jsonable
+    from datadiet.training.dynamic import INFOBATCH_RULE, DynamicPruning
+
+    assert to_jsonable(DynamicPruning("rs2", 0.3)) == {"method": "rs2", "fraction": 0.3}
+    assert to_jsonable(DynamicPruning("infobatch", 0.3)) == {"method": "infobatch", "fraction": 0.3, "rule": 2}
+    assert INFOBATCH_RULE == 2
+    data = as_spec(tiny_images)
+    for method, changed in (("rs2", False), ("infobatch", True)):
+        job = TrainJob(data, TCFG, dynamic=DynamicPruning(method, 0.3))
+        old = {"dataset": data.key(), "train": TCFG, "subset": None, "dynamic": {"method": method, "fraction": 0.3}}
+        assert (job.key() != f"train_{config_hash(old)}") == changed
+    with pytest.raises(DataDietError, match="epochs must be >= 3, got 2"):  # refused before any training
+        SweepConfig(methods=("infobatch",), fractions=(0.0, 0.3), train=replace(TCFG, epochs=2))
+    SweepConfig(methods=("infobatch",), fractions=(0.0,), train=replace(TCFG, epochs=2))  # nothing pruned
+    SweepConfig(methods=("rs2",), fractions=(0.0, 0.3), train=replace(TCFG, epochs=1))
+
+
+def test_infobatch_cells_report_the_saving_the_cap_allowed(tiny_images, tmp_path):
+    """Asked to save 70% in 3 epochs (one pruning epoch, which would have to skip 2.1 N), InfoBatch
+    skips floor(0.9 x) of its x below-mean examples: its row says what it really saved and that the
+    cap cut its one pruning epoch, and the report says so in words."""
+    cfg = SweepConfig(methods=("random", "infobatch"), fractions=(0.0, 0.7), seeds=1, train=TCFG)
+    res = run_sweep(tiny_images, cfg, out=tmp_path)
+    rows = res.results.set_index(["method", "fraction"])
+    ib = rows.loc[("infobatch", 0.7)]
+    n = tiny_images.num_train
+    assert ib["saved_fraction"] == pytest.approx(1 - ib["train_examples"] / (3 * n), abs=1e-12)
+    assert (ib["pruning_epochs"], ib["capped_epochs"]) == (1, 1)
+    assert 0 < ib["saved_fraction"] <= 0.9 / 3  # at most 0.9 N skipped in one epoch of 3
+    assert np.isnan(rows.loc[("random", 0.7), "saved_fraction"])  # static cells: no such column
+    report = (res.path / "report.md").read_text()
+    want = (
+        f"infobatch at 70% requested saved {100 * ib['saved_fraction']:.1f}% (r capped at 0.9 in 1 of 1 pruning epochs)"
+    )
+    assert want in report

@@ -11,7 +11,7 @@ from datadiet.errors import DataDietError
 from datadiet.experiments import RunDirCheckpointer
 from datadiet.models import build_model
 from datadiet.training import TrainConfig, lr_at, train
-from datadiet.training.dynamic import RS2, DynamicPruning, InfoBatch
+from datadiet.training.dynamic import INFOBATCH_MAX_RATIO, RS2, DynamicPruning, InfoBatch
 
 # ---------------------------------------------------------------- RS2
 
@@ -41,20 +41,27 @@ def test_rs2_plan_is_a_function_of_seed_and_epoch():
 # ---------------------------------------------------------------- InfoBatch
 
 
-def naive_infobatch_rule(losses, epoch, epochs, n, fraction, anneal=0.125):
+def published_pruned_epochs(epochs, delta=0.875):
+    """The epochs InfoBatch's own code prunes (``infobatch/infobatch.py``): its sampler's counter is
+    e + 1 at epoch e and it prunes while ``counter <= num_epochs * delta``, in floats as the authors do."""
+    return [e for e in range(epochs) if e + 1 <= epochs * delta]
+
+
+def naive_infobatch_rule(losses, epoch, epochs, n, fraction):
     """InfoBatch's rule from its definition, in plain Python: which examples may be skipped, how many
-    are, and the weight of a kept well-learned example; None when the epoch trains on everything."""
-    stop = math.ceil(epochs * (1 - anneal))
-    if epoch == 0 or epoch >= stop:
+    are, and the weight of a kept well-learned example; None when the epoch trains on everything
+    (epoch 0: no losses yet, like InfoBatch's scores all equal at 3; the published full-data tail)."""
+    pruned = published_pruned_epochs(epochs)
+    if epoch == 0 or epoch not in pruned:
         return None
     mean = sum(losses) / len(losses)
     low = [i for i, v in enumerate(losses) if v < mean]
-    target = fraction * n * epochs / (stop - 1)  # per pruning epoch, so that the run saves `fraction`
-    d = min(len(low), math.floor(target + 0.5))
-    return set(low), d, (len(low) / (len(low) - d) if d < len(low) else None)
+    target = fraction * n * epochs / (len(pruned) - 1)  # per pruning epoch (not 0), to save `fraction`
+    d = min(math.floor(target + 0.5), math.floor(0.9 * len(low)))  # r <= 0.9
+    return set(low), d, (len(low) / (len(low) - d) if low else 1.0)
 
 
-@pytest.mark.parametrize("epochs,fraction", [(8, 0.3), (8, 0.6), (4, 0.2), (2, 0.1)])
+@pytest.mark.parametrize("epochs,fraction", [(8, 0.3), (8, 0.6), (4, 0.2), (3, 0.1), (10, 0.5), (5, 0.7)])
 def test_infobatch_matches_its_definition(epochs, fraction):
     n = 40
     rng = np.random.default_rng(0)
@@ -65,7 +72,7 @@ def test_infobatch_matches_its_definition(epochs, fraction):
         rule = None if e == 0 else naive_infobatch_rule(losses, e, epochs, n, fraction)
         visited = plan.indices.tolist()
         assert len(set(visited)) == len(visited)
-        if rule is None:  # epoch 0 (no losses yet) and the annealing epochs: all data, weight 1
+        if rule is None:  # epoch 0 (no losses yet) and the full-data tail: all data, weight 1
             assert sorted(visited) == list(range(n))
             assert plan.weights is None or bool((plan.weights == 1).all())
         else:
@@ -75,6 +82,77 @@ def test_infobatch_matches_its_definition(epochs, fraction):
             for i, wi in zip(visited, plan.weights.tolist()):
                 assert wi == pytest.approx(w if i in low else 1.0)
         ib.observe(plan.indices, torch.from_numpy(rng.exponential(size=len(visited))))
+
+
+@pytest.mark.parametrize("epochs", [3, 4, 5, 6, 7, 8, 9, 10, 11, 15, 16, 17, 20, 23, 24, 40])
+def test_infobatch_trains_the_full_data_in_exactly_the_published_epochs(epochs):
+    """plan(e) visits all n examples with no weights exactly in the epochs InfoBatch's published rule
+    does not prune, plus epoch 0 (which InfoBatch "prunes" with all scores equal: nothing)."""
+    n, rng = 40, np.random.default_rng(epochs)
+    ib = InfoBatch(n, 0.3, epochs, seed=1)
+    full = []
+    for e in range(epochs):
+        plan = ib.plan(e)
+        if plan.indices.numel() == n and (plan.weights is None or bool((plan.weights == 1).all())):
+            full.append(e)
+        ib.observe(plan.indices, torch.from_numpy(rng.exponential(size=plan.indices.numel())))
+    published = published_pruned_epochs(epochs)
+    assert full == [0] + [e for e in range(epochs) if e not in published]
+    tail = {4: 1, 8: 1, 10: 2, 16: 2, 17: 3}  # ceil((1 - 0.875) * E), at least one
+    if epochs in tail:
+        assert full[1:] == list(range(epochs - tail[epochs], epochs))
+    assert ib.summary()["pruning_epochs"] == len(published) - 1
+
+
+def test_infobatch_needs_epochs_to_prune():
+    assert published_pruned_epochs(2) == [0]  # at 2 epochs InfoBatch prunes only epoch 0, i.e. nothing
+    assert published_pruned_epochs(3) == [0, 1]
+    for epochs in (1, 2):
+        with pytest.raises(DataDietError, match=f"epochs must be >= 3, got {epochs}"):
+            InfoBatch(10, 0.3, epochs, seed=0)
+        with pytest.raises(DataDietError, match="epochs must be >= 3"):
+            DynamicPruning("infobatch", 0.3).check_epochs(epochs)
+    InfoBatch(10, 0.3, 3, seed=0)
+    InfoBatch(10, 0.0, 1, seed=0)  # nothing to save: nothing to refuse
+    DynamicPruning("rs2", 0.3).check_epochs(1)
+    with pytest.raises(DataDietError, match="dynamic pruning method"):
+        DynamicPruning("nope", 0.3)
+    with pytest.raises(DataDietError, match="fraction"):
+        DynamicPruning("rs2", 1.0)
+
+
+def test_infobatch_r_never_exceeds_the_cap():
+    """However much the run asks to save, no epoch skips more than floor(0.9 x) of its x below-mean
+    examples, so r <= 0.9 and a kept weight <= 10; the capped epochs are counted."""
+    n, epochs = 50, 6  # pruning epochs 1..4
+    ib = InfoBatch(n, 0.8, epochs, seed=3)  # asks to skip 0.8 * 50 * 6 / 4 = 60 a pruning epoch: more than n
+    assert INFOBATCH_MAX_RATIO == 0.9
+    crafted = {  # epoch -> losses: how many are below the mean
+        1: [0.0] * 3 + [1.0] * 47,  # 3 below: skip floor(2.7) = 2, weight 3
+        2: [0.0] * 10 + [1.0] * 40,  # 10 below: skip 9, weight exactly 10
+        3: list(np.linspace(0.0, 1.0, n)),  # 25 below: skip 22
+        4: [1.0] * n,  # none below the mean: nothing to skip
+    }
+    ib.observe(torch.arange(n), torch.ones(n, dtype=torch.float64))
+    capped = 0
+    for e in range(1, epochs):
+        if e in crafted:
+            ib.observe(torch.arange(n), torch.tensor(crafted[e], dtype=torch.float64))
+        losses = ib.losses.tolist()
+        low = [i for i, v in enumerate(losses) if v < sum(losses) / n]
+        plan = ib.plan(e)
+        skipped = n - plan.indices.numel()
+        if e >= 5:  # the full-data tail
+            assert skipped == 0 and plan.weights is None
+            continue
+        assert skipped == math.floor(0.9 * len(low)) <= 0.9 * len(low)
+        assert float(plan.weights.max()) <= 1 / (1 - 0.9) + 1e-6
+        if skipped:
+            assert float(plan.weights.max()) == pytest.approx(len(low) / (len(low) - skipped))
+        if e == 2:
+            assert float(plan.weights.max()) == pytest.approx(10.0)  # r = 0.9 exactly
+        capped += math.floor(0.9 * len(low)) < 60  # fewer skipped than asked: capped (none below: too)
+    assert ib.summary() == {"pruning_epochs": 4, "capped_epochs": capped} and capped == 4
 
 
 def test_infobatch_rescaling_is_unbiased():
@@ -97,15 +175,6 @@ def test_infobatch_rescaling_is_unbiased():
     assert counts[~low].min() == 400  # above the mean: always visited
     assert counts[low].mean() / 400 == pytest.approx(keep_prob, abs=0.03)
     assert np.mean(weighted) == pytest.approx(float(losses.sum()), rel=0.02)
-
-
-def test_infobatch_needs_epochs_to_prune():
-    with pytest.raises(DataDietError, match="epochs must be >= 2"):
-        InfoBatch(10, 0.3, 1, seed=0)
-    with pytest.raises(DataDietError, match="dynamic pruning method"):
-        DynamicPruning("nope", 0.3)
-    with pytest.raises(DataDietError, match="fraction"):
-        DynamicPruning("rs2", 1.0)
 
 
 # ---------------------------------------------------------------- in the trainer
@@ -171,6 +240,13 @@ def test_trainer_follows_the_plan_and_weights_like_a_naive_loop(tiny_images, met
     for a, b in zip(res.model.state_dict().values(), model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     assert seen < CFG.epochs * n
+    # the reported saving is that of the examples the plans really visited, and the cap is counted
+    assert res.dynamic == {"method": method, "fraction": 0.4, "saved_fraction": 1 - seen / (CFG.epochs * n),
+                           **sampler.summary()}  # fmt: skip
+    assert res.summary()["dynamic"] == res.dynamic
+    if method == "infobatch":  # 4 epochs: pruning epochs 1 and 2 must skip 0.8 n each, more than 0.9 x below-mean
+        assert sampler.summary() == {"pruning_epochs": 2, "capped_epochs": 2}
+        assert res.dynamic["saved_fraction"] < 0.4
 
 
 def test_dynamic_run_resumes_to_the_uninterrupted_result(tiny_images, tmp_path):
@@ -194,6 +270,8 @@ def test_dynamic_run_resumes_to_the_uninterrupted_result(tiny_images, tmp_path):
     assert ck.load_state()["dynamic"]["epoch"] == 2 and ck.load_state()["step"] < 15
     resumed = train(tiny_images, cfg, dynamic=dyn, checkpointer=ck)
     assert resumed.examples_seen == whole.examples_seen and resumed.steps == whole.steps
+    assert resumed.dynamic == whole.dynamic  # the capped epochs before the kill are kept in the resume state
+    assert whole.dynamic["pruning_epochs"] == 2 and whole.dynamic["capped_epochs"] == 2
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -246,7 +324,7 @@ def test_dynamic_sampler_in_a_plain_dataloader_loop(tiny_images):
     with pytest.raises(DataDietError, match="in order"):
         sampler.set_epoch(1)
     with pytest.raises(DataDietError, match="reduction='none'"):
-        DynamicSampler(n, dyn, epochs=2).rescale([0, 1], torch.zeros(()))
+        DynamicSampler(n, dyn, epochs=3).rescale([0, 1], torch.zeros(()))
 
 
 def test_dynamic_sampler_without_set_epoch_makes_each_pass_the_next_epoch(tiny_images):

@@ -112,6 +112,9 @@ class SweepConfig:
             raise DataDietError("fractions must list at least one fraction")
         fr = tuple(check_fraction("fraction", f, allow_one=False) for f in self.fractions)
         object.__setattr__(self, "fractions", tuple(sorted(set(fr))))
+        for m in self.methods:  # e.g. infobatch cannot prune in 2 epochs: refused before any training
+            if m in DYNAMIC_PRUNERS and self.fractions[-1] > 0:
+                DynamicPruning(m, self.fractions[-1]).check_epochs(self.train.epochs)
         check_positive_int("seeds", self.seeds)
         check_positive_int("score_seeds", self.score_seeds)
         check_choice("budget", self.budget, BUDGETS)
@@ -303,6 +306,8 @@ class SweepSpec:
         training examples cost a forward and a backward pass; a scoring run's training the same; its
         scoring pass a forward (EL2N, loss, margins) or a forward and a backward (GraNd).
         ``flops_vs_full`` is a cell's training plus scoring FLOPs over one full-data training run's.
+        Dynamic cells add ``saved_fraction`` (the training compute they really saved) and InfoBatch's
+        ``pruning_epochs`` and ``capped_epochs`` (those whose skip count its cap r <= 0.9 cut).
         """
         ds = self.data.load()
         flops = _Flops.of(self.config, ds)
@@ -329,6 +334,8 @@ class SweepSpec:
                 **_runtime_columns(summary),
             }
             row.update(flops.columns(row["train_examples"], cost, score))
+            if job.dynamic is not None:
+                row.update(_saved_columns(summary, cell.train.epochs * ds.num_train))
             for k, a in enumerate(summary["per_class_accuracy"]):
                 row[f"class_{k}_accuracy"] = a
             if ds.g_test is not None:  # who pays: accuracy within each group, and the worst group's
@@ -403,6 +410,15 @@ class _Flops:
         train = train_examples * self.train
         scoring = float(cost["train_examples"]) * self.score_train + float(cost["score_examples"]) * score_pass
         return {"train_flops": train, "scoring_flops": scoring, "flops_vs_full": (train + scoring) / self.full}
+
+
+def _saved_columns(summary: dict, full_examples: int) -> dict:
+    """A dynamic cell's ``saved_fraction`` (of the full data's training examples, from those it really
+    visited) and, for InfoBatch, its ``pruning_epochs`` and ``capped_epochs`` (r capped at 0.9)."""
+    counts = summary.get("dynamic") or {}
+    cols = {"saved_fraction": 1 - float(summary["examples_seen"]) / full_examples}
+    cols.update({k: int(counts[k]) for k in ("pruning_epochs", "capped_epochs") if k in counts})
+    return cols
 
 
 def _runtime_columns(summary: dict) -> dict:

@@ -21,7 +21,9 @@ from datadiet.tables import (
     is_dynamic,
     normalise,
     pareto_verdict,
+    pruning_shortfalls,
 )
+from datadiet.training.dynamic import INFOBATCH_MAX_RATIO
 
 CHEAP_FLOPS = 0.9  # "cheaper": at most this many times the FLOPs of one full-data training
 
@@ -163,3 +165,26 @@ def cost_markdown(results: pd.DataFrame, setup: str) -> list[str]:
             f"(full: {r['full_train_seconds']:.0f}) |"
         )
     return lines + [""]
+
+
+def shortfall_lines(results: pd.DataFrame) -> list[str]:
+    """One line per dynamic cell that saved less than its fraction because r was capped
+    (:func:`datadiet.tables.pruning_shortfalls`): ``infobatch at 40% requested saved 31.2% (r capped at
+    0.9 in 2 of 2 pruning epochs)``, the saving a mean over the runs when there are several; ``[]`` if none."""
+    rows = pruning_shortfalls(results)
+    lines = []
+    for _, r in rows.iterrows():
+        runs = f"; saving: mean of {int(r['runs'])} runs" if r["runs"] > 1 else ""
+        lines.append(
+            f"- {r['method']} at {pct(r['fraction'])} requested saved {100 * r['saved_fraction']:.1f}% "
+            f"(r capped at {INFOBATCH_MAX_RATIO:g} in {int(r['capped_epochs'])} of {int(r['pruning_epochs'])} "
+            f"pruning epochs{runs})"
+        )
+    if not lines:
+        return []
+    return [
+        "**Dynamic pruning saved less than requested** (its FLOPs columns count what it really visited):",
+        "",
+        *lines,
+        "",
+    ]

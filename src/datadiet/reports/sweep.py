@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from datadiet.reports.accuracy import accuracy_markdown, comparisons_markdown
-from datadiet.reports.compute import amortisation_markdown, cost_markdown
+from datadiet.reports.compute import amortisation_markdown, cost_markdown, shortfall_lines
 from datadiet.reports.groups import change_lines, group_lines
 from datadiet.reports.kirsch import kirsch_markdown
 from datadiet.reports.setup import describe_setup, setup_bullets
@@ -61,6 +61,7 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     lines += [accuracy_markdown(df, summary, heading="##")]
     verdicts = sweep_verdicts(df, margin=margin)
     lines += comparisons_markdown(df, setup, verdicts, margin=margin)
+    lines += shortfall_lines(df)
     figs = summary.get("figures") or {}
     lines += figures_markdown(figs)
     target = middle_fraction(df)

@@ -36,6 +36,7 @@ from datadiet.tables.compute import (
     flops_points,
     pareto_front,
     pruned_flops_known,
+    pruning_shortfalls,
     reuses_to_pay_back,
 )
 from datadiet.tables.kirsch import norm_correlation, norm_correlation_summary
@@ -112,6 +113,7 @@ __all__ = [
     "pareto_verdict",
     "point_stats",
     "pruned_flops_known",
+    "pruning_shortfalls",
     "reuses_to_pay_back",
     "scored_at",
     "seed_accuracies",

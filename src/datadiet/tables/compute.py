@@ -234,3 +234,31 @@ def cost_table(df: pd.DataFrame) -> pd.DataFrame:
         total = (r["scoring_examples"] + r["train_examples"]) / full_ex
         rows.append({"method": m, "fraction": f, **r.to_dict(), "total_vs_full": total, "full_train_seconds": full_s})
     return pd.DataFrame(rows, columns=["method", "fraction", *COST_COLUMNS, "total_vs_full", "full_train_seconds"])
+
+
+SHORTFALL_COLUMNS = ["method", "fraction", "saved_fraction", "capped_epochs", "pruning_epochs", "runs"]
+
+
+def pruning_shortfalls(results: pd.DataFrame) -> pd.DataFrame:
+    """The dynamic cells that saved less training compute than they asked for because InfoBatch's cap
+    on r cut some pruning epochs: one row per (method, fraction) with ``saved_fraction`` (mean over
+    its runs of the compute really saved), ``capped_epochs`` and ``pruning_epochs`` (summed over its
+    ``runs``), in display order. Empty when no row has ``capped_epochs`` (older tables, no InfoBatch)
+    or none was capped below its fraction."""
+    if not {"capped_epochs", "pruning_epochs", "saved_fraction"} <= set(results.columns):
+        return pd.DataFrame(columns=SHORTFALL_COLUMNS)
+    df = normalise(results)
+    df = df[(df["fraction"] > 0) & pd.to_numeric(df["capped_epochs"], errors="coerce").notna()]
+    rows = []
+    for (m, f), g in df.groupby(["method", "fraction"]):
+        saved, capped = float(g["saved_fraction"].mean()), int(g["capped_epochs"].sum())
+        if capped and saved < f - EPS:
+            rows.append([m, float(f), saved, capped, int(g["pruning_epochs"].sum()), len(g)])
+    out = pd.DataFrame(rows, columns=SHORTFALL_COLUMNS)
+    order = {m: i for i, m in enumerate(method_order(out["method"].unique()))}
+    return (
+        out.assign(_r=out["method"].map(order))
+        .sort_values(["_r", "fraction"])
+        .drop(columns="_r")
+        .reset_index(drop=True)
+    )

@@ -85,6 +85,9 @@ class Schedule(Protocol):
     def examples_seen(self, step: int) -> int:
         """The examples the run visited from ``start_step`` up to ``step``."""
 
+    def pruning_summary(self) -> dict | None:
+        """What dynamic pruning saved (None for a static schedule)."""
+
 
 class StaticSchedule:
     """The index set ``idx`` in the permutation of ``(config.order_seed, epoch)`` each epoch, the LR at
@@ -136,6 +139,9 @@ class StaticSchedule:
     def epochs(self, step: int) -> float:
         return step / self.steps_per_epoch
 
+    def pruning_summary(self) -> dict | None:
+        return None
+
     def examples_seen(self, step: int) -> int:
         return _examples_seen(self.n, self.steps_per_epoch, step) - _examples_seen(
             self.n, self.steps_per_epoch, self.start_step
@@ -152,6 +158,7 @@ class DynamicSchedule:
         self.total = config.total_steps(n_all)
         self.full_steps = config.steps_per_epoch(n_all)  # the LR schedule is the full data's, by epoch progress
         self.sampler = dynamic.sampler(n_all, config.epochs, config.order_seed)
+        self.method, self.fraction = dynamic.method, dynamic.fraction
         self.start_step, self.epoch, self.seen = 0, 0, 0
 
     @property
@@ -191,6 +198,13 @@ class DynamicSchedule:
 
     def examples_seen(self, step: int) -> int:
         return self.seen
+
+    def pruning_summary(self) -> dict | None:
+        """``method``, the ``fraction`` asked for, the ``saved_fraction`` the visited examples really
+        saved (1 - visited / (epochs x N)) and the sampler's counts (InfoBatch: ``pruning_epochs``,
+        ``capped_epochs``)."""
+        saved = 1 - self.seen / (self.config.epochs * self.n)
+        return {"method": self.method, "fraction": self.fraction, "saved_fraction": saved, **self.sampler.summary()}
 
 
 def _refuse_static_options(dynamic, config: TrainConfig, subset, stop_at, start_step, checkpoint_steps) -> None:

@@ -70,6 +70,7 @@ class TrainResult:
     seconds: float
     checkpoints: dict[int, dict] = field(default_factory=dict)
     test_predictions: np.ndarray | None = None  # the predicted label of every test example
+    dynamic: dict | None = None  # dynamic pruning: what it asked for and really saved (schedule.pruning_summary)
 
     def summary(self, class_names: Sequence[str] | None = None) -> dict:
         out = {
@@ -83,6 +84,8 @@ class TrainResult:
         }
         if class_names is not None:
             out["class_names"] = list(class_names)
+        if self.dynamic is not None:
+            out["dynamic"] = dict(self.dynamic)
         return out
 
 
@@ -120,8 +123,10 @@ def train(
     ``dynamic`` (:class:`datadiet.training.dynamic.DynamicPruning`) prunes inside the run: each epoch
     visits the examples its sampler plans, with their loss weights, and the sampler sees every
     visited example's loss. The LR follows the full-data schedule by epoch progress (``config.epochs``
-    epochs), and ``examples_seen`` counts the examples really visited. It trains the whole training
-    set's schedule, so ``subset``, ``steps``, ``stop_at``, ``start_step`` and checkpoints do not apply.
+    epochs), ``examples_seen`` counts the examples really visited, and the result's ``dynamic`` says
+    the fraction saved and, for InfoBatch, the pruning epochs its cap on r cut. It trains the whole
+    training set's schedule, so ``subset``, ``steps``, ``stop_at``, ``start_step`` and checkpoints do
+    not apply.
     """
     schedule = make_schedule(
         dataset.num_train,
@@ -172,4 +177,5 @@ def _result(dataset: Dataset, state: TrainState, schedule: Schedule, persistence
         seconds=state.seconds,
         checkpoints=persistence.all_checkpoints(),
         test_predictions=test_pred.numpy().astype(np.int64),
+        dynamic=schedule.pruning_summary(),
     )
