@@ -10,9 +10,9 @@ from datadiet.reports.accuracy import accuracy_markdown, comparisons_markdown
 from datadiet.reports.compute import amortisation_markdown, cost_markdown
 from datadiet.reports.groups import change_lines, group_lines
 from datadiet.reports.setup import describe_setup, setup_bullets
-from datadiet.reports.text import format_mean_std
+from datadiet.reports.text import format_mean_std, pct
 from datadiet.runs import to_jsonable
-from datadiet.tables import COST_COLUMNS, full_data_rows, middle_fraction, normalise
+from datadiet.tables import COST_COLUMNS, best_on_validation, full_data_rows, middle_fraction, normalise
 
 CAPTIONS = {
     "accuracy": "Test accuracy vs fraction pruned (the data-diet paper's Figure 1).",
@@ -33,6 +33,22 @@ def figures_markdown(figures: dict) -> list[str]:
     return lines
 
 
+def validation_markdown(df: pd.DataFrame, summary: dict) -> list[str]:
+    """The validation accuracy's table and the (method, fraction) best on it, with that cell's test
+    accuracy only reported (lines; ``[]`` without a ``val_accuracy`` column)."""
+    if "val_accuracy" not in df.columns:
+        return []
+    best = best_on_validation(df, ("method", "fraction"))
+    method, fraction = best["choice"]["method"], best["choice"]["fraction"]
+    return [
+        accuracy_markdown(df, summary, heading="##", column="val_accuracy"),
+        f"**Best on validation: `{method}` at {pct(fraction)} pruned**, validation accuracy "
+        f"{100 * best['val_accuracy']:.2f}% (n={best['n']}); its test accuracy, reported and not chosen on: "
+        f"{100 * best['test_accuracy']:.2f}%.",
+        "",
+    ]
+
+
 def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     """The text of ``report.md`` for a sweep's ``summary`` and ``results``."""
     summary = to_jsonable(summary)
@@ -48,6 +64,7 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     if len(full):
         lines += [f"**Full-data test accuracy (%): {format_mean_std(full)}** (mean ± std over training seeds)", ""]
     lines += [accuracy_markdown(df, summary, heading="##")]
+    lines += validation_markdown(df, summary)
     lines += comparisons_markdown(df, setup)
     figs = summary.get("figures") or {}
     lines += figures_markdown(figs)

@@ -6,6 +6,7 @@ draws them.
 * :mod:`datadiet.tables.accuracy` — accuracy per (method, fraction), against full data and random,
   per class and per group.
 * :mod:`datadiet.tables.compute` — examples processed, FLOPs, reuses to pay back scoring, the Pareto front.
+* :mod:`datadiet.tables.choice` — the best candidate on validation accuracy (never on test accuracy).
 """
 
 from datadiet.tables.accuracy import (
@@ -20,6 +21,7 @@ from datadiet.tables.accuracy import (
     worst_cell,
     worst_group_table,
 )
+from datadiet.tables.choice import best_on_validation, validation_ranking
 from datadiet.tables.compute import (
     COST_COLUMNS,
     EPS,
@@ -64,6 +66,7 @@ __all__ = [
     "accuracy_table",
     "amortisation",
     "amortisation_ready",
+    "best_on_validation",
     "cell_seeds",
     "check_results",
     "class_changes",
@@ -92,6 +95,7 @@ __all__ = [
     "sole_value",
     "subgroup_changes",
     "subgroup_columns",
+    "validation_ranking",
     "worst_cell",
     "worst_group_table",
 ]

@@ -70,6 +70,7 @@ class TrainResult:
     seconds: float
     checkpoints: dict[int, dict] = field(default_factory=dict)
     test_predictions: np.ndarray | None = None  # the predicted label of every test example
+    val_accuracy: float | None = None  # on the dataset's validation part (None without one)
 
     def summary(self, class_names: Sequence[str] | None = None) -> dict:
         out = {
@@ -81,6 +82,8 @@ class TrainResult:
             "examples_seen": self.examples_seen,
             "seconds": self.seconds,
         }
+        if self.val_accuracy is not None:  # absent without a validation part: summaries as they were
+            out["val_accuracy"] = self.val_accuracy
         if class_names is not None:
             out["class_names"] = list(class_names)
         return out
@@ -158,9 +161,13 @@ def train(
 
 
 def _result(dataset: Dataset, state: TrainState, schedule: Schedule, persistence: Persistence) -> TrainResult:
-    """The trained model's test accuracy and predictions, with the run's counts and checkpoints."""
+    """The trained model's test accuracy and predictions (and validation accuracy when the dataset has a
+    validation part), with the run's counts and checkpoints."""
     test_pred = predict_logits(state.model, dataset.x_test).argmax(1)
     acc, per_class = accuracy_of(test_pred, dataset.y_test, dataset.num_classes)
+    val_acc = None
+    if dataset.x_val is not None:
+        val_acc, _ = evaluate(state.model, dataset.x_val, dataset.y_val, dataset.num_classes)
     return TrainResult(
         model=state.model,
         test_accuracy=acc,
@@ -172,4 +179,5 @@ def _result(dataset: Dataset, state: TrainState, schedule: Schedule, persistence
         seconds=state.seconds,
         checkpoints=persistence.all_checkpoints(),
         test_predictions=test_pred.numpy().astype(np.int64),
+        val_accuracy=val_acc,
     )
