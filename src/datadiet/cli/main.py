@@ -30,7 +30,7 @@ from datadiet.cli.options import (
     Where,
     options,
 )
-from datadiet.data import DATASETS
+from datadiet.data import DATASETS, dataset_description
 from datadiet.defaults import DEFAULT_SCORE_EPOCH, DEFAULT_SEED_DRAWS, DEFAULT_SEEDS_KEEP, DEFAULT_SEEDS_TARGET
 from datadiet.engine import run_experiment
 from datadiet.errors import DataDietError
@@ -125,6 +125,9 @@ def train(
     for name, acc in zip(summary["class_names"], summary["per_class_accuracy"]):
         t.add_row(name, f"{acc:.4f}")
     stdout.print(t)
+    if "val_accuracy" in summary:
+        v = summary["validation"]
+        stdout.print(f"validation accuracy: {summary['val_accuracy']:.4f}  ({v['examples']} held-out examples)")
     stdout.print(
         f"test accuracy: {summary['test_accuracy']:.4f}  ({summary['train_size']} examples, "
         f"{summary['steps']} steps, {summary['seconds']:.1f}s)  run: {summary['run_dir']}"
@@ -171,6 +174,7 @@ def score(
         "epoch": check_epoch("epoch", epoch),
         "seeds": len(seeds["seeds"]),
         "run_dir": str(res.folder),
+        **_validation(res.summary["dataset"]),
     }
     if json_:
         emit_json(summary)
@@ -332,7 +336,7 @@ def sweep(
         res = run_sweep(spec, cfg, out=run.out, progress=new_bar, command=_command_line(), executor=ex, device=dev)
     _say_resumed(res.resume)
     report = res.path / "report.md"
-    summary = {**res.overview(), "report": str(report)}
+    summary = {**res.overview(), "report": str(report), **_validation(dataset_description({}, spec.load()))}
     if json_:
         emit_json(summary)
         return
@@ -342,6 +346,9 @@ def sweep(
         f"(mean over {cfg.seeds} seed(s); column 0.0 is full-data training):"
     )
     stdout.print(accuracy_table(res.results).to_string())
+    if "val_accuracy" in res.results.columns:
+        stdout.print("validation accuracy (%), the one to choose on (test accuracy above is only reported):")
+        stdout.print(accuracy_table(res.results, column="val_accuracy").to_string())
     if full is not None:
         stdout.print(f"full-data test accuracy: {full:.4f}")
     stdout.print(f"figure: {res.figures['accuracy']}")
@@ -350,6 +357,11 @@ def sweep(
         f"verdicts: {', '.join(f'{n} {v}' for v, n in counts.items())} (claims with their intervals: report's Verdicts)"
     )
     stdout.print(f"report: {report}")
+
+
+def _validation(dataset: dict) -> dict:
+    """``{"validation": {fraction, seed, examples}}`` from a summary's dataset entry, ``{}`` without one."""
+    return {"validation": dataset["validation"]} if "validation" in dataset else {}
 
 
 def _command_line() -> str:
@@ -408,7 +420,8 @@ def lottery(
     cfg = LotteryConfig(train=tcfg, **imp)
     spec = data.spec(dataset)
     res = _run(LotteryExperiment(spec, cfg, _scores(scores, spec, unverified)), run)
-    summary = {**{k: res.summary[k] for k in ("results", "figures", "accuracy")}, "run_dir": str(res.folder)}
+    summary = {k: res.summary[k] for k in ("results", "figures", "accuracy")}
+    summary.update(run_dir=str(res.folder), **_validation(res.summary["dataset"]))
     if json_:
         emit_json(summary)
         return
@@ -438,7 +451,7 @@ def lmc(
     spec = data.spec(dataset)
     res = _run(LmcExperiment(spec, cfg, _scores(scores, spec, unverified)), run)
     keys = ("results", "scores", "figures", "error_barrier", "train_ce_barrier_mean")
-    summary = {**{k: res.summary[k] for k in keys}, "run_dir": str(res.folder)}
+    summary = {**{k: res.summary[k] for k in keys}, "run_dir": str(res.folder), **_validation(res.summary["dataset"])}
     if json_:
         emit_json(summary)
         return

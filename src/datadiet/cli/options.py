@@ -225,6 +225,13 @@ DATA = Group(
         Opt("noise_seed", "--noise-seed", "seed of the label noise"),
         Opt("samples", "--samples", "mnist1d: number of examples to generate"),
         Opt(
+            "val_fraction",
+            "--val-fraction",
+            "fraction of the training set held out for validation, stratified by label (no run trains on it; "
+            "every training run reports its validation accuracy, so choices need not look at test accuracy)",
+        ),
+        Opt("val_seed", "--val-seed", "seed of the validation split"),
+        Opt(
             "groups",
             "--groups",
             "per-group accuracy by a computed grouping (brightness: quartiles of image brightness); "

@@ -37,6 +37,11 @@ class Dataset:
     sequences; ``y_*`` are int64 labels. Example ``i`` of the training set is always row ``i``: that
     is the stable index every score table refers to. ``noisy`` marks the training labels that label
     noise injection changed (``y_train_clean`` keeps the originals).
+
+    A dataset with a validation part (:func:`datadiet.data.split.split_validation`) holds out
+    ``x_val``/``y_val`` (``g_val``) from the training set: then ``index_train`` (``index_val``) gives
+    each training (validation) row's index in the training set before the split, so ``index`` still
+    names the original examples; ``val_fraction`` and ``val_seed`` say how the split was drawn.
     """
 
     name: str
@@ -57,6 +62,13 @@ class Dataset:
     group_names: tuple[str, ...] = ()
     files_train: tuple[str, ...] = ()  # folder:PATH: each training example's file, relative to source_dir
     source_dir: str | None = None
+    x_val: torch.Tensor | None = None  # the validation part, held out of training (split_validation)
+    y_val: torch.Tensor | None = None
+    g_val: np.ndarray | None = None
+    index_train: np.ndarray | None = None  # each training row's original index (None: row i is example i)
+    index_val: np.ndarray | None = None
+    val_fraction: float = 0.0
+    val_seed: int = 0
 
     @property
     def num_classes(self) -> int:
@@ -76,7 +88,15 @@ class Dataset:
 
     @property
     def index(self) -> np.ndarray:
+        """Each training row's stable index: its row in the training set before a validation split."""
+        if self.index_train is not None:
+            return self.index_train
         return np.arange(self.num_train, dtype=np.int64)
+
+    @property
+    def num_val(self) -> int:
+        """Examples held out of training for validation (0 without a validation part)."""
+        return 0 if self.x_val is None else int(self.x_val.shape[0])
 
     def denormalise(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the per-channel normalisation (for showing images)."""
@@ -113,12 +133,13 @@ def check_groups(name: str, groups, n: int) -> np.ndarray:
     return g
 
 
-def with_groups(dataset: Dataset, g_train, g_test, group_names=None) -> Dataset:
+def with_groups(dataset: Dataset, g_train, g_test, group_names=None, g_val=None) -> Dataset:
     """``dataset`` with a group per training and test example (validated; see :mod:`datadiet.data.groups`).
     ``group_names``, if given, names each group id from 0 to the largest in ``g_train``/``g_test``: one
-    name per group, no more, no fewer."""
+    name per group, no more, no fewer. ``g_val`` groups the validation part, if the dataset has one."""
     gtr = check_groups("g_train", g_train, dataset.num_train)
     gte = check_groups("g_test", g_test, int(dataset.x_test.shape[0]))
+    gva = None if g_val is None or dataset.x_val is None else check_groups("g_val", g_val, dataset.num_val)
     k = int(max(gtr.max(initial=0), gte.max(initial=0))) + 1
     names = tuple(str(v) for v in group_names) if group_names is not None else tuple(f"group {i}" for i in range(k))
     if len(names) != k:
@@ -126,7 +147,7 @@ def with_groups(dataset: Dataset, g_train, g_test, group_names=None) -> Dataset:
             f"group_names must give one name per group of g_train/g_test ({k} group{'s' * (k != 1)}, ids "
             f"0..{k - 1}), got {len(names)} name{'s' * (len(names) != 1)}"
         )
-    return replace(dataset, g_train=gtr, g_test=gte, group_names=names)
+    return replace(dataset, g_train=gtr, g_test=gte, g_val=gva, group_names=names)
 
 
 MAX_CLASSES = 100_000  # labels are class indices; the model gets one output per class up to the largest

@@ -27,7 +27,7 @@ __all__ = [
 
 def brightness_quartiles(dataset: Dataset) -> Dataset:
     """Four groups by mean input brightness (raw scale): quartile edges from the training set, applied
-    to both splits. A synthetic attribute for checking who pays for the diet on image data."""
+    to both splits (and to the validation part, if any). A synthetic attribute for checking who pays for the diet on image data."""
 
     def mean_brightness(x):
         return dataset.denormalise(x).flatten(1).double().mean(1).numpy()
@@ -35,7 +35,8 @@ def brightness_quartiles(dataset: Dataset) -> Dataset:
     tr, te = mean_brightness(dataset.x_train), mean_brightness(dataset.x_test)
     edges = np.quantile(tr, [0.25, 0.5, 0.75])
     names = ("darkest quarter", "second quarter", "third quarter", "brightest quarter")
-    return with_groups(dataset, np.digitize(tr, edges), np.digitize(te, edges), names)
+    va = None if dataset.x_val is None else np.digitize(mean_brightness(dataset.x_val), edges)
+    return with_groups(dataset, np.digitize(tr, edges), np.digitize(te, edges), names, g_val=va)
 
 
 GROUPINGS = {"brightness": brightness_quartiles}

@@ -11,6 +11,7 @@ from pathlib import Path
 from datadiet.data import loaders
 from datadiet.data.dataset import Augment, Dataset, from_arrays
 from datadiet.data.noise import add_label_noise
+from datadiet.data.split import check_val_fraction, split_validation
 from datadiet.errors import DataDietError
 from datadiet.validation import check_fraction, check_positive_int
 
@@ -165,15 +166,20 @@ def load_dataset(
     label_noise: float = 0.0,
     noise_seed: int = 0,
     samples: int | None = None,
+    val_fraction: float = 0.0,
+    val_seed: int = 0,
 ) -> Dataset:
-    """Load a registered dataset into memory, optionally with seeded label noise.
+    """Load a registered dataset into memory, optionally with seeded label noise and a validation part.
 
     ``samples`` sets MNIST-1D's size; ``label_noise`` is the fraction of training labels changed.
+    ``val_fraction`` > 0 holds out a stratified sample of the (noisy) training set, drawn by
+    ``val_seed``, as the validation part (:func:`datadiet.data.split.split_validation`).
     """
     if not isinstance(name, str):
         raise DataDietError(f"dataset must be a name, npz:PATH or folder:PATH, got {name!r}")
     label_noise = check_fraction("label_noise", label_noise)
+    val_fraction = check_val_fraction(val_fraction)
     if samples is not None and not name == "mnist1d":
         raise DataDietError(f"samples applies to mnist1d only, got samples={samples} for {name!r}")
     ds = _load_clean(name, None if data_dir is None else str(data_dir), samples, _file_stamp(name))
-    return add_label_noise(ds, label_noise, seed=noise_seed)
+    return split_validation(add_label_noise(ds, label_noise, seed=noise_seed), val_fraction, val_seed)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from datadiet.data import load_dataset
 from datadiet.data.dataset import Dataset
 from datadiet.data.groups import apply_grouping
+from datadiet.data.split import check_val_fraction, split_validation
 from datadiet.errors import DataDietError
+from datadiet.validation import check_positive_int
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class DatasetSpec:
     shipped by value to Ray workers; it is not part of the spec's identity (the fingerprint is).
     ``groups`` names a grouping of :data:`datadiet.data.groups.GROUPINGS` applied on load (None: the
     data's own groups, if any). Groups change no training, so they are not part of :meth:`key`.
+    ``val_fraction`` > 0 holds out a stratified validation part of the training set, drawn by
+    ``val_seed`` (:func:`datadiet.data.split.split_validation`); it changes the fingerprint, hence
+    every key. At their defaults both fields are left out of the spec's JSON (``omit_default``), so
+    the keys of specs without a validation part are what they were before these fields existed.
     """
 
     name: str
@@ -35,6 +41,12 @@ class DatasetSpec:
     fingerprint: str | None = None
     data: Dataset | None = field(default=None, compare=False, repr=False)
     groups: str | None = field(default=None, metadata={"omit_default": True})
+    val_fraction: float = field(default=0.0, metadata={"omit_default": True})
+    val_seed: int = field(default=0, metadata={"omit_default": True})
+
+    def __post_init__(self):
+        object.__setattr__(self, "val_fraction", check_val_fraction(self.val_fraction))
+        object.__setattr__(self, "val_seed", check_positive_int("val_seed", self.val_seed, allow_zero=True))
 
     @classmethod
     def of(cls, dataset: Dataset) -> DatasetSpec:
@@ -55,7 +67,10 @@ class DatasetSpec:
                 label_noise=self.label_noise,
                 noise_seed=self.noise_seed,
                 samples=self.samples,
+                val_fraction=self.val_fraction,
+                val_seed=self.val_seed,
             )
+        ds = self._split(ds)
         if self.fingerprint is not None and ds.fingerprint != self.fingerprint:
             raise DataDietError(
                 f"dataset {self.name!r} here has fingerprint {ds.fingerprint}, but the job was planned on "
@@ -63,6 +78,19 @@ class DatasetSpec:
             )
         if self.groups is not None:
             ds = apply_grouping(ds, self.groups)
+        return ds
+
+    def _split(self, ds: Dataset) -> Dataset:
+        """``ds`` with this spec's validation part (in-memory data given unsplit is split here)."""
+        if self.val_fraction == 0:
+            return ds
+        if ds.x_val is None:
+            return split_validation(ds, self.val_fraction, self.val_seed)
+        if (ds.val_fraction, ds.val_seed) != (self.val_fraction, self.val_seed):
+            raise DataDietError(
+                f"dataset {self.name!r} already has a validation part (val_fraction={ds.val_fraction:g}, "
+                f"val_seed={ds.val_seed}), not the spec's val_fraction={self.val_fraction:g}, val_seed={self.val_seed}"
+            )
         return ds
 
     def resolve(self) -> DatasetSpec:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.split import dataset_description
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
 from datadiet.errors import DataDietError
@@ -160,6 +161,7 @@ class LotteryExperiment:
                 "sparsity": res["sparsity"],
                 "remaining": 1.0 - res["sparsity"],
                 "test_accuracy": res["test_accuracy"],
+                **({"val_accuracy": res["val_accuracy"]} if "val_accuracy" in res else {}),
                 "rewind_step": cfg.rewind_step,
                 "pretrain": cfg.pretrain,
                 "pretrain_size": rew["train_size"],
@@ -179,7 +181,8 @@ class LotteryExperiment:
             .agg(sparsity=("sparsity", "mean"), test_accuracy=("test_accuracy", "mean"))
             .reset_index()
         )
-        return {"dataset": self.data.key(), "config": self.config, "accuracy": means.to_dict(orient="records")}
+        dataset = dataset_description(self.data.key(), self.data.load())
+        return {"dataset": dataset, "config": self.config, "accuracy": means.to_dict(orient="records")}
 
     def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
         cfg, t = self.config, self.config.train
@@ -219,7 +222,7 @@ class LmcExperiment:
     def collect(self, out: Path) -> dict[str, pd.DataFrame]:
         """``results`` (one row per replicate) and ``scores`` (the per-example barrier, mean over
         replicates and pairs, as a score table)."""
-        cfg, rows, per_example = self.config, [], []
+        cfg, rows, per_example, ds = self.config, [], [], self.data.load()
         for r, job in enumerate(self.jobs):
             res, rew = job.result(out), job.rewind.result(out)
             rows.append(
@@ -235,14 +238,15 @@ class LmcExperiment:
                     "run_dir": str(job.path(out)),
                 }
             )
-            per_example.append(read_score_table(job.path(out) / "scores.parquet")["score"].to_numpy())
-        scores = score_table(self.data.load(), np.stack(per_example, axis=1), list(range(len(self.jobs))))
+            table = read_score_table(job.path(out) / "scores.parquet", dataset=ds, unverified=True)  # the job's own
+            per_example.append(table["score"].to_numpy())
+        scores = score_table(ds, np.stack(per_example, axis=1), list(range(len(self.jobs))))
         return {"results": pd.DataFrame(rows), "scores": scores}
 
     def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
         results = tables["results"]
         return {
-            "dataset": self.data.key(),
+            "dataset": dataset_description(self.data.key(), self.data.load()),
             "method": "lmc-barrier",
             "config": self.config,
             "error_barrier": float(results["error_barrier"].mean()),

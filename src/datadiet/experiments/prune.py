@@ -17,6 +17,7 @@ import numpy as np
 
 from datadiet.data.dataset import Dataset
 from datadiet.data.groups import apply_grouping
+from datadiet.data.split import validation_info
 from datadiet.defaults import DEFAULT_CCS_BINS
 from datadiet.engine import DatasetSpec
 from datadiet.errors import DataDietError
@@ -52,7 +53,8 @@ def kept_sidecar(
     summary = read_json(scores.parent / "summary.json") if (scores.parent / "summary.json").exists() else {}
     return {
         "indices": KEPT,
-        "meaning": "indices of the training examples to KEEP (the others are pruned), 0-based rows of the training set",
+        "meaning": "indices of the training examples to KEEP (the others are pruned), 0-based rows of the training "
+        "set (with a validation part: rows of the training set before the split, the examples' stable indices)",
         "count": int(len(idx)),
         "total": int(total),
         "kept_fraction": float(len(idx) / total) if total else 0.0,
@@ -97,13 +99,29 @@ def read_kept(path: str | Path, dataset=None) -> np.ndarray:
         )
     if dataset is not None and meta.get("total") != dataset.num_train:
         raise DataDietError(f"{path} indexes {meta.get('total')} examples, the dataset has {dataset.num_train}")
-    return idx.astype(np.int64)
+    return idx.astype(np.int64) if dataset is None else rows_of(dataset, idx, path)
+
+
+def rows_of(dataset: Dataset, stable, what) -> np.ndarray:
+    """The training rows of examples named by their stable indices (``dataset.index``: the same
+    numbers without a validation part); an index of no training example (held out for validation,
+    or out of range) is refused."""
+    stable = np.asarray(stable, dtype=np.int64)
+    index = dataset.index
+    rows = np.minimum(np.searchsorted(index, stable), max(index.size - 1, 0))
+    bad = stable[index[rows] != stable] if index.size else stable
+    if bad.size:
+        raise DataDietError(
+            f"{what} names example {int(bad[0])}, which is not in {dataset.name!r}'s training set "
+            "(out of range, or held out for validation)"
+        )
+    return rows.astype(np.int64)
 
 
 def export_folder(ds, idx, dest: str | Path) -> Path:
     """A folder dataset's kept examples as a folder again: ``DEST/train/<class>/<file>`` for each kept
     training image, ``DEST/test/`` as it was, and ``DEST/kept.csv`` listing each kept example's index,
-    file and label. Files are hard-linked where possible (no copy), else copied. Written to a
+    file and label (``idx`` are training rows; kept.csv gives their stable indices). Files are hard-linked where possible (no copy), else copied. Written to a
     temporary folder and renamed into place, so an interrupted export leaves nothing half-written."""
     src, dest = Path(ds.source_dir), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +141,8 @@ def export_folder(ds, idx, dest: str | Path) -> Path:
         for f in sorted((src / "test").rglob("*")):
             if f.is_file():
                 place(str(f.relative_to(src)))
-        labels = ds.y_train.numpy()
-        rows = [f"{int(i)},{ds.files_train[int(i)]},{ds.class_names[labels[int(i)]]}" for i in idx]
+        labels, stable = ds.y_train.numpy(), ds.index
+        rows = [f"{int(stable[i])},{ds.files_train[int(i)]},{ds.class_names[labels[int(i)]]}" for i in idx]
         (tmp / "kept.csv").write_text("index,file,label\n" + "\n".join(rows) + "\n")
         tmp.rename(dest)
     except BaseException:
@@ -204,7 +222,9 @@ def _write_indices(path: Path, idx: np.ndarray) -> None:
 
 
 def export_npz(ds: Dataset, idx: np.ndarray, dest: str | Path) -> None:
-    """The kept training examples (and the whole test set) as an npz that ``npz:PATH`` reads back."""
+    """The kept training examples (and the whole test set) as an npz that ``npz:PATH`` reads back.
+    ``idx`` are training rows; ``kept_index`` holds their stable indices (the same numbers without a
+    validation part). A validation part is not exported: it is neither kept nor test data."""
     buf = io.BytesIO()
     groups = {}
     if ds.g_train is not None:
@@ -215,7 +235,7 @@ def export_npz(ds: Dataset, idx: np.ndarray, dest: str | Path) -> None:
         y_train=ds.y_train[idx].numpy(),
         x_test=ds.denormalise(ds.x_test).numpy(),
         y_test=ds.y_test.numpy(),
-        kept_index=idx,
+        kept_index=ds.index[idx],
         class_names=np.array(ds.class_names),
         **groups,
     )
@@ -238,6 +258,8 @@ def prune(
     label_noise: float = 0.0,
     noise_seed: int = 0,
     samples: int | None = None,
+    val_fraction: float = 0.0,
+    val_seed: int = 0,
     export: str | Path | None = None,
     balanced_by: str = "class",
     groups: str | None = None,
@@ -252,6 +274,9 @@ def prune(
     A table that records no dataset (no ``summary.json`` beside it) is used only ``unverified``;
     one made on another dataset is refused (:func:`~datadiet.stages.score.check_provenance`).
 
+    The index file lists the kept examples' stable indices (``dataset.index``: rows before a validation
+    split). A table scored with a validation part needs the same ``val_fraction``/``val_seed`` here.
+
     Beside the indices, ``OUT.json`` says what they are (see :func:`kept_sidecar`)."""
     keep = check_fraction("keep", keep)
     out_path = Path(out)
@@ -260,6 +285,7 @@ def prune(
 
     check_choice("balanced_by", balanced_by, BALANCED_BY)
     data = dict(data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
+    data.update(val_fraction=val_fraction, val_seed=val_seed)
     ds = _table_data(scores, dataset, data, groups)
     _check_export(export, ds, balanced_by)
     table = _read_table(scores, ds, unverified)
@@ -271,12 +297,11 @@ def prune(
     idx = select(
         table["score"].to_numpy(), keep=keep, strategy=strategy, labels=strata, balanced=balanced, seed=seed, **options
     )
-    names = list(ds.class_names) if ds is not None else None
-    bpe = ds.bytes_per_example if ds is not None else 0
-    _write_indices(out_path, idx)
+    kept = table["index"].to_numpy().astype(np.int64)[idx]  # the kept examples' stable indices
+    _write_indices(out_path, kept)
     sidecar = kept_sidecar(
         scores,
-        idx,
+        kept,
         total=len(table),
         dataset=ds,
         strategy=strategy,
@@ -288,15 +313,23 @@ def prune(
     atomic_write_json(sidecar_path(out_path), sidecar)
     if export is not None:
         (export_folder if ds.files_train else export_npz)(ds, idx, export)
+    return {"strategy": strategy, **_outcome(out_path, idx, labels, ds, export)}
+
+
+def _outcome(out_path: Path, idx: np.ndarray, labels: np.ndarray, ds: Dataset | None, export) -> dict:
+    """What :func:`prune` returns about the kept rows ``idx`` of a table with ``labels``."""
+    names = list(ds.class_names) if ds is not None else None
+    bpe = ds.bytes_per_example if ds is not None else 0
+    validation = None if ds is None else validation_info(ds)
     return {
         "indices": str(out_path),
         "sidecar": str(sidecar_path(out_path)),
         "kept": int(idx.size),
-        "total": len(table),
-        "strategy": strategy,
+        "total": len(labels),
         "per_class": kept_per_class(idx, labels, names).to_dict(orient="records"),
         "per_group": _kept_per_group(idx, ds),
-        "storage": storage_report(idx, len(table), bpe),
+        "storage": storage_report(idx, len(labels), bpe),
         "bytes_per_example": bpe,
         "export": None if export is None else str(export),
+        **({"validation": validation} if validation is not None else {}),
     }

@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.split import dataset_description
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
 from datadiet.plots.diagnostics import extreme_examples, score_histograms, score_vs_input_norm
@@ -77,7 +79,8 @@ class ScoreExperiment:
             if "noisy_recall_top10" in r:
                 entry["noisy_recall_top10"] = r["noisy_recall_top10"]
             methods[r["method"]] = entry
-        return {"dataset": self.data.key(), "scores": next(iter(methods.values()))["scores"], "methods": methods}
+        dataset = dataset_description(self.data.key(), self.data.load())
+        return {"dataset": dataset, "scores": next(iter(methods.values()))["scores"], "methods": methods}
 
     def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
         """Each method's diagnostic figures, beside its score table (``folder`` is ``OUT/scoring_<hash>``,
@@ -99,9 +102,8 @@ def score_figures(dataset: Dataset, result: ScoreResult) -> dict:
     figs = [str(score_histograms(result.table, dataset.class_names, folder / "score_histograms.png", method=method))]
     if dataset.is_image:
         images = dataset.denormalise(dataset.x_train).numpy()
-        figs.append(
-            str(extreme_examples(result.table, images, dataset.class_names, folder / "extremes.png", method=method))
-        )
+        rows = result.table.assign(index=np.arange(len(result.table)))  # image i is row i, whatever its stable index
+        figs.append(str(extreme_examples(rows, images, dataset.class_names, folder / "extremes.png", method=method)))
     norms = input_norm(dataset.x_train)
     rho = score_vs_input_norm(result.scores, norms, folder / "score_vs_input_norm.png", method=method)
     figs.append(str(folder / "score_vs_input_norm.png"))

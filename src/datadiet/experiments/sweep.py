@@ -19,6 +19,7 @@ import pandas as pd
 
 from datadiet.data.dataset import Dataset
 from datadiet.data.groups import group_accuracy
+from datadiet.data.split import dataset_description
 from datadiet.defaults import DEFAULT_CCS_BINS, DEFAULT_DEVICE, DEFAULT_SCORE_EPOCH
 from datadiet.engine import DatasetSpec, Job, ProgressFactory, as_spec, closure, run_experiment
 from datadiet.errors import DataDietError
@@ -173,9 +174,9 @@ class SweepResult:
         full = self.results.loc[self.results["fraction"] == 0, "test_accuracy"]
         return float(full.mean()) if len(full) else None
 
-    def accuracy(self) -> dict[str, dict[str, float]]:
-        """``{method: {fraction: mean test accuracy over seeds}}``."""
-        pivot = self.results.groupby(["method", "fraction"])["test_accuracy"].mean().unstack("fraction")
+    def accuracy(self, column: str = "test_accuracy") -> dict[str, dict[str, float]]:
+        """``{method: {fraction: mean test accuracy over seeds}}`` (of ``column``: ``val_accuracy``)."""
+        pivot = self.results.groupby(["method", "fraction"])[column].mean().unstack("fraction")
         return {m: {str(f): float(v) for f, v in row.items()} for m, row in pivot.iterrows()}
 
     def overview(self) -> dict:
@@ -188,6 +189,7 @@ class SweepResult:
             "run_dir": str(self.path),
             "accuracy": self.accuracy(),
             "verdicts": self.verdict_counts(),
+            **({"val_accuracy": self.accuracy("val_accuracy")} if "val_accuracy" in self.results.columns else {}),
             **self.worst_group(),
         }
 
@@ -325,6 +327,7 @@ class SweepSpec:
                 "scored_at": _scored_at(cell.method, score) if cell.fraction > 0 else "",
                 "train_size": summary["train_size"],
                 "test_accuracy": summary["test_accuracy"],
+                **({"val_accuracy": summary["val_accuracy"]} if ds.x_val is not None else {}),
                 "steps": summary["steps"],
                 "scoring_examples": float(cost["train_examples"] + cost["score_examples"]),
                 "scoring_seconds": float(cost["train_seconds"] + cost["score_seconds"]),
@@ -362,7 +365,7 @@ class SweepSpec:
     def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
         ds = self.data.load()
         return {
-            "dataset": self.data.key(),
+            "dataset": dataset_description(self.data.key(), ds),
             "class_names": list(ds.class_names),
             "group_names": list(ds.group_names),
             "groups": self.data.groups or ("given with the data" if ds.g_test is not None else None),

@@ -12,13 +12,17 @@ from datadiet.stats import DEFAULT_MARGIN
 from datadiet.tables import accuracy_cells, cell_verdict, comparisons
 
 
-def accuracy_markdown(results: pd.DataFrame, summary: dict, *, heading: str | None = "###") -> str:
+def accuracy_markdown(
+    results: pd.DataFrame, summary: dict, *, heading: str | None = "###", column: str = "test_accuracy"
+) -> str:
     """The accuracy table (method × fraction pruned, mean ± std over seeds) as markdown, under a
-    heading that says the setup (``heading=None``: a bold caption line instead)."""
+    heading that says the setup (``heading=None``: a bold caption line instead); ``column``
+    ``"val_accuracy"``: the validation accuracy's table."""
     summary = to_jsonable(summary)
-    cells = accuracy_cells(results)
+    cells = accuracy_cells(results, column)
     fracs = sorted({f for row in cells.values() for f in row})
-    title = f"Test accuracy (%) by fraction pruned: {describe_setup(summary, results)}"
+    what = "Validation accuracy" if column == "val_accuracy" else "Test accuracy"
+    title = f"{what} (%) by fraction pruned: {describe_setup(summary, results)}"
     scored = scoring_line(summary, results)
     lines = [
         f"{heading} {title}" if heading else f"**{title}**",

@@ -65,7 +65,27 @@ def describe_setup(summary: dict, results: pd.DataFrame | None = None) -> str:
     if budget is None:
         budget = sole_value(results, "budget")
     parts.append(_budget_text(budget, summary, results, t))
+    val = _validation(summary)
+    if val:
+        parts.append(f"validation {val['fraction']:g} held out")
     return ", ".join(parts)
+
+
+def _validation(summary: dict) -> dict | None:
+    """The summary's validation part (``dataset.validation``: fraction, seed, examples), or None."""
+    val = (summary.get("dataset") or {}).get("validation")
+    return val if isinstance(val, dict) and val.get("fraction") else None
+
+
+def validation_line(summary: dict) -> str | None:
+    """``validation: N examples held out of training (F, stratified, seed S); ...`` or None without one."""
+    val = _validation(summary)
+    if val is None:
+        return None
+    return (
+        f"validation: {val.get('examples')} examples held out of training ({val['fraction']:g}, stratified, "
+        f"seed {val.get('seed')}); choices are made on validation accuracy, test accuracy is reported"
+    )
 
 
 def scoring_line(summary: dict, results: pd.DataFrame) -> str | None:
@@ -123,6 +143,9 @@ def setup_bullets(summary: dict, results: pd.DataFrame) -> list[str]:
     scored = scoring_line(summary, results)
     if scored:
         lines.append(f"- {scored}")
+    val = validation_line(summary)
+    if val:
+        lines.append(f"- {val}")
     seeds = cfg.get("seeds")
     lines.append(
         f"- {seeds if seeds is not None else 'unknown number of'} training seed(s) per cell"

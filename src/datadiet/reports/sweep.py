@@ -12,11 +12,18 @@ from datadiet.reports.compute import amortisation_markdown, cost_markdown, short
 from datadiet.reports.groups import change_lines, group_lines
 from datadiet.reports.kirsch import kirsch_markdown
 from datadiet.reports.setup import describe_setup, setup_bullets
-from datadiet.reports.text import format_mean_std
+from datadiet.reports.text import format_mean_std, pct
 from datadiet.reports.verdicts import verdicts_markdown
 from datadiet.runs import to_jsonable
 from datadiet.stats import DEFAULT_MARGIN
-from datadiet.tables import COST_COLUMNS, full_data_rows, middle_fraction, normalise, sweep_verdicts
+from datadiet.tables import (
+    COST_COLUMNS,
+    best_on_validation,
+    full_data_rows,
+    middle_fraction,
+    normalise,
+    sweep_verdicts,
+)
 
 CAPTIONS = {
     "accuracy": "Test accuracy vs fraction pruned (the data-diet paper's Figure 1).",
@@ -42,6 +49,22 @@ def report_margin(summary: dict) -> float:
     return float(((summary.get("config") or {}).get("margin")) or DEFAULT_MARGIN)
 
 
+def validation_markdown(df: pd.DataFrame, summary: dict) -> list[str]:
+    """The validation accuracy's table and the (method, fraction) best on it, with that cell's test
+    accuracy only reported (lines; ``[]`` without a ``val_accuracy`` column)."""
+    if "val_accuracy" not in df.columns:
+        return []
+    best = best_on_validation(df, ("method", "fraction"))
+    method, fraction = best["choice"]["method"], best["choice"]["fraction"]
+    return [
+        accuracy_markdown(df, summary, heading="##", column="val_accuracy"),
+        f"**Best on validation: `{method}` at {pct(fraction)} pruned**, validation accuracy "
+        f"{100 * best['val_accuracy']:.2f}% (n={best['n']}); its test accuracy, reported and not chosen on: "
+        f"{100 * best['test_accuracy']:.2f}%.",
+        "",
+    ]
+
+
 def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     """The text of ``report.md`` for a sweep's ``summary`` and ``results``; every verdict in it comes
     from :func:`datadiet.tables.sweep_verdicts` on the per-seed accuracies."""
@@ -59,6 +82,7 @@ def report_markdown(summary: dict, results: pd.DataFrame) -> str:
     if len(full):
         lines += [f"**Full-data test accuracy (%): {format_mean_std(full)}** (mean ± std over training seeds)", ""]
     lines += [accuracy_markdown(df, summary, heading="##")]
+    lines += validation_markdown(df, summary)
     verdicts = sweep_verdicts(df, margin=margin)
     lines += comparisons_markdown(df, setup, verdicts, margin=margin)
     lines += shortfall_lines(df)

@@ -215,6 +215,7 @@ class LevelJob(BuildsModel, Job):
             "branch": self.branch,
             "sparsity": sparsity(masks),
             "test_accuracy": res.test_accuracy,
+            **({"val_accuracy": res.val_accuracy} if res.val_accuracy is not None else {}),
             "per_class_accuracy": res.per_class_accuracy,
             "steps": res.steps,
             "examples_seen": res.examples_seen,

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.split import dataset_description
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.engine.datasets import DatasetSpec
 from datadiet.engine.jobs import Context, Job
@@ -257,7 +258,7 @@ class ScoreJob(Job):
             "scored_at": config.scored_at,
             "seed_agreement": agreement,
             "cost": cost,
-            "dataset": self.data.key(),
+            "dataset": dataset_description(self.data.key(), dataset),
             "num_examples": n,
             "runtime": {**runtime_info(), "device": ctx.device},
         }
@@ -427,9 +428,19 @@ def check_provenance(path: str | Path, dataset: Dataset, *, unverified: bool = F
         )
 
 
+def _split_table(path: Path, dataset: Dataset | None) -> bool:
+    """Whether a table's rows are a validation split's training part (indices with gaps): the dataset
+    given has a validation part, or, without one, the ``summary.json`` beside the table records one."""
+    if dataset is not None:
+        return dataset.x_val is not None
+    return bool((table_provenance(path) or {}).get("validation"))
+
+
 def read_score_table(path: str | Path, *, dataset: Dataset | None = None, unverified: bool = False) -> pd.DataFrame:
     """Read and check a score table (as written by :func:`score_dataset`), optionally against a dataset
-    (see :func:`check_provenance`)."""
+    (see :func:`check_provenance`). Its ``index`` column is 0..N-1, or, on data with a validation part
+    (``dataset`` has one, or the table's ``summary.json`` records one), the training examples' stable
+    indices: ascending, and ``dataset.index`` when given."""
     p = Path(path)
     if not p.is_file():
         raise DataDietError(f"score table not found: {p}")
@@ -440,8 +451,17 @@ def read_score_table(path: str | Path, *, dataset: Dataset | None = None, unveri
     missing = [c for c in ("index", "label", "score") if c not in table.columns]
     if missing:
         raise DataDietError(f"score table {p} lacks column(s) {', '.join(missing)}")
-    if not np.array_equal(table["index"].to_numpy(), np.arange(len(table))):
-        raise DataDietError(f"score table {p} must have one row per example with index 0..N-1 in order")
+    index = table["index"].to_numpy()
+    if not _split_table(p, dataset):
+        if not np.array_equal(index, np.arange(len(table))):
+            raise DataDietError(f"score table {p} must have one row per example with index 0..N-1 in order")
+    elif (
+        not (np.issubdtype(index.dtype, np.integer) and (index.size == 0 or index[0] >= 0))
+        or (np.diff(index) <= 0).any()
+    ):
+        raise DataDietError(
+            f"score table {p} must have one row per training example, its stable indices in ascending order"
+        )
     labels = table["label"].to_numpy()
     if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
         raise DataDietError(f"score table {p} must have integer class labels >= 0 in column 'label'")
@@ -458,6 +478,11 @@ def read_score_table(path: str | Path, *, dataset: Dataset | None = None, unveri
         if len(table) != dataset.num_train:
             raise DataDietError(
                 f"score table {p} has {len(table)} rows but {dataset.name} has {dataset.num_train} training examples"
+            )
+        if not np.array_equal(index, dataset.index):
+            raise DataDietError(
+                f"score table {p} names other examples than {dataset.name}'s training set (its index column "
+                "differs from the training examples' stable indices: made with another validation split?)"
             )
         if not np.array_equal(table["label"].to_numpy(), dataset.y_train.numpy()):
             raise DataDietError(f"score table {p} labels do not match {dataset.name}'s training labels")

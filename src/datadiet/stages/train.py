@@ -10,6 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.split import validation_info
 from datadiet.engine.datasets import DatasetSpec
 from datadiet.engine.jobs import Context, Job
 from datadiet.engine.weights import BuildsModel, RunDirCheckpointer, load_trained_model
@@ -73,6 +74,8 @@ class TrainJob(BuildsModel, Job):
             dynamic=self.dynamic,
         )
         summary = res.summary(dataset.class_names)
+        if (validation := validation_info(dataset)) is not None:  # absent without a validation part
+            summary["validation"] = validation
         atomic_save_npy(rd.file(TEST_PREDICTIONS), res.test_predictions)  # per-group accuracy, any grouping
         summary["run_dir"] = str(rd.path)
         summary["runtime"] = {**runtime_info(), "device": ctx.device}

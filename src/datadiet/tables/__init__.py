@@ -11,6 +11,7 @@ draws them.
   initialisation, Kirsch 2023), overall, per class and per initialisation.
 * :mod:`datadiet.tables.seeds` — how the kept set moves with the number of score seeds and the score
   epoch (from a score run's per-seed scores, not from a sweep).
+* :mod:`datadiet.tables.choice` — the best candidate on validation accuracy (never on test accuracy).
 """
 
 from datadiet.tables.accuracy import (
@@ -25,6 +26,7 @@ from datadiet.tables.accuracy import (
     worst_cell,
     worst_group_table,
 )
+from datadiet.tables.choice import best_on_validation, validation_ranking
 from datadiet.tables.compute import (
     COST_COLUMNS,
     EPS,
@@ -87,6 +89,7 @@ __all__ = [
     "accuracy_table",
     "amortisation",
     "amortisation_ready",
+    "best_on_validation",
     "cell_seeds",
     "cell_verdict",
     "check_results",
@@ -125,6 +128,7 @@ __all__ = [
     "sweep_verdicts",
     "verdict_records",
     "verdict_table",
+    "validation_ranking",
     "worst_cell",
     "worst_group_table",
 ]

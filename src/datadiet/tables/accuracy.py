@@ -50,29 +50,26 @@ def fraction_points(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
-def accuracy_cells(results: pd.DataFrame) -> dict[str, dict[float, np.ndarray]]:
-    """``{method: {fraction: test accuracies over seeds}}`` in display order; fraction 0 holds the
-    pooled full-data runs (once per seed) under every method."""
+def accuracy_cells(results: pd.DataFrame, column: str = "test_accuracy") -> dict[str, dict[float, np.ndarray]]:
+    """``{method: {fraction: test accuracies over seeds}}`` in display order (of ``column``, e.g.
+    ``val_accuracy``); fraction 0 holds the pooled full-data runs (once per seed) under every method."""
     df = normalise(results)
-    full = full_data_rows(df)["test_accuracy"].to_numpy(dtype=float)
+    full = full_data_rows(df)[column].to_numpy(dtype=float)
     methods = method_order(m for m in df["method"].unique() if m != FULL_METHOD) or [FULL_METHOD]
     fracs = sorted(set(df["fraction"]))
     out: dict[str, dict[float, np.ndarray]] = {}
     for m in methods:
         out[m] = {}
         for f in fracs:
-            vals = (
-                full
-                if f == 0
-                else df.loc[(df["method"] == m) & (df["fraction"] == f), "test_accuracy"].to_numpy(dtype=float)
-            )
+            vals = full if f == 0 else df.loc[(df["method"] == m) & (df["fraction"] == f), column].to_numpy(dtype=float)
             if len(vals):
                 out[m][float(f)] = vals
     return out
 
 
-def accuracy_table(results: pd.DataFrame, *, with_std: bool = False) -> pd.DataFrame:
-    """Mean test accuracy (%) per method (rows) and fraction pruned (columns), 2 decimals.
+def accuracy_table(results: pd.DataFrame, *, with_std: bool = False, column: str = "test_accuracy") -> pd.DataFrame:
+    """Mean test accuracy (%) per method (rows) and fraction pruned (columns), 2 decimals (of
+    ``column``: ``"val_accuracy"`` gives the validation accuracy of data with a validation part).
 
     The index is ``method`` (display order, ``full`` excluded), the columns are the fractions pruned
     as floats (``0.0`` included when full-data rows exist; it holds the pooled full-data accuracy for
@@ -82,7 +79,7 @@ def accuracy_table(results: pd.DataFrame, *, with_std: bool = False) -> pd.DataF
     standard deviation over seeds, 0.00 for a single seed; empty string where missing), ready for
     ``to_string()`` / ``to_markdown()`` in a README or report.
     """
-    df = check_results(results)
+    df = check_results(results, need=(column,))
     full, pruned = split(df)
     methods = method_order(pruned["method"].unique())
     if not methods:
@@ -91,11 +88,11 @@ def accuracy_table(results: pd.DataFrame, *, with_std: bool = False) -> pd.DataF
     mean = pd.DataFrame(np.nan, index=pd.Index(methods, name="method"), columns=pd.Index(fracs, name="fraction_pruned"))
     std = mean.copy()
     if len(full):
-        s = point_stats(full["test_accuracy"])
+        s = point_stats(full[column])
         mean[0.0], std[0.0] = s["mean"] * 100, s["std"] * 100
     for (m, f), g in pruned.groupby(["method", "fraction"]):
         if m in mean.index:
-            s = point_stats(g["test_accuracy"])
+            s = point_stats(g[column])
             mean.loc[m, float(f)], std.loc[m, float(f)] = s["mean"] * 100, s["std"] * 100
     mean, std = mean.round(2), std.round(2)
     if not with_std:

@@ -6,6 +6,9 @@ A *sweep results table* is a :class:`pandas.DataFrame` with one row per (method,
 * ``fraction`` (float): the fraction of the training set **pruned** (0 = full data);
 * ``seed`` (int), ``train_size`` (int);
 * ``test_accuracy`` (float in [0, 1]) and ``class_<k>_accuracy`` for every class ``k``;
+* ``val_accuracy`` (float in [0, 1]) only when the data has a validation part (``val_fraction`` > 0):
+  the accuracy on the held-out training examples, the one to choose on
+  (:func:`datadiet.tables.choice.best_on_validation`); without a validation part there is no such column;
 * ``scoring_examples``, ``scoring_seconds``: the cost of computing the method's scores (repeated on
   each of its rows); ``train_examples``, ``train_seconds``: the cost of the final training run.
 

@@ -71,6 +71,7 @@ class TrainResult:
     checkpoints: dict[int, dict] = field(default_factory=dict)
     test_predictions: np.ndarray | None = None  # the predicted label of every test example
     dynamic: dict | None = None  # dynamic pruning: what it asked for and really saved (schedule.pruning_summary)
+    val_accuracy: float | None = None  # on the dataset's validation part (None without one)
 
     def summary(self, class_names: Sequence[str] | None = None) -> dict:
         out = {
@@ -82,6 +83,8 @@ class TrainResult:
             "examples_seen": self.examples_seen,
             "seconds": self.seconds,
         }
+        if self.val_accuracy is not None:  # absent without a validation part: summaries as they were
+            out["val_accuracy"] = self.val_accuracy
         if class_names is not None:
             out["class_names"] = list(class_names)
         if self.dynamic is not None:
@@ -163,9 +166,13 @@ def train(
 
 
 def _result(dataset: Dataset, state: TrainState, schedule: Schedule, persistence: Persistence) -> TrainResult:
-    """The trained model's test accuracy and predictions, with the run's counts and checkpoints."""
+    """The trained model's test accuracy and predictions (and validation accuracy when the dataset has a
+    validation part), with the run's counts and checkpoints."""
     test_pred = predict_logits(state.model, dataset.x_test).argmax(1)
     acc, per_class = accuracy_of(test_pred, dataset.y_test, dataset.num_classes)
+    val_acc = None
+    if dataset.x_val is not None:
+        val_acc, _ = evaluate(state.model, dataset.x_val, dataset.y_val, dataset.num_classes)
     return TrainResult(
         model=state.model,
         test_accuracy=acc,
@@ -178,4 +185,5 @@ def _result(dataset: Dataset, state: TrainState, schedule: Schedule, persistence
         checkpoints=persistence.all_checkpoints(),
         test_predictions=test_pred.numpy().astype(np.int64),
         dynamic=schedule.pruning_summary(),
+        val_accuracy=val_acc,
     )
