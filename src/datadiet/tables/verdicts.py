@@ -116,14 +116,15 @@ def pareto_claims(results: pd.DataFrame, acc: dict, *, margin: float = DEFAULT_M
 
 
 def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
-    """One row per verdict, the columns of :data:`VERDICT_COLUMNS`."""
+    """One row per verdict: the columns of :data:`VERDICT_COLUMNS`, then the claims' extra keys."""
     rows = []
     for v in verdicts:
         d = v.as_dict()
         lo, hi = d.pop("interval")
         blo, bhi = d.pop("bootstrap_interval")
         rows.append({**d, "low": lo, "high": hi, "bootstrap_low": blo, "bootstrap_high": bhi})
-    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    extra = [k for r in rows for k in r if k not in VERDICT_COLUMNS]
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS + list(dict.fromkeys(extra)))
 
 
 def sweep_verdicts(

@@ -36,10 +36,10 @@ from datadiet.plots.lottery import accuracy_vs_remaining, accuracy_vs_subset_siz
 from datadiet.reports.lottery_study import study_markdown
 from datadiet.runs import atomic_write_bytes, read_json
 from datadiet.stages.score import ScoreConfig, ScoreJob
-from datadiet.tables.lottery import deepest_by_rewind_point
+from datadiet.tables.lottery import MATCH_POINTS, deepest_by_rewind_point, gate_choice
 from datadiet.training import TrainConfig
 
-MATCH_POINTS = 0.5  # "matches the dense network": at most this many points below its mean
+VAL_FRACTION = 0.1  # held out of training: the gate chooses k* on it
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Study:
 
 MNIST1D = Study(
     name="lottery-mnist1d",
-    data=DatasetSpec("mnist1d", samples=5000),
+    data=DatasetSpec("mnist1d", samples=5000, val_fraction=VAL_FRACTION),
     train=TrainConfig(model="resnet1d", epochs=10, batch_size=128, lr=0.4),
     levels=14,
     replicates=2,
@@ -68,7 +68,7 @@ MNIST1D = Study(
 )
 FASHION = Study(
     name="lottery-fashion-mnist",
-    data=DatasetSpec("fashion-mnist"),
+    data=DatasetSpec("fashion-mnist", val_fraction=VAL_FRACTION),
     train=TrainConfig(model="cnn", epochs=2, batch_size=128, lr=0.2),
     levels=6,
     replicates=1,
@@ -93,16 +93,15 @@ def _lmc(study: Study, k: int, pretrain: str = "full") -> LmcConfig:
 
 
 def gate_step(lottery: pd.DataFrame, levels: int) -> tuple[int | None, dict]:
-    """k*: the smallest rewind step whose deepest level matches dense (full-data pre-training) while
-    k = 0 does not; None if k = 0 already matches or no k does. Also the per-k numbers it used."""
+    """k* and what it rests on (:func:`datadiet.tables.lottery.gate_choice`: chosen on validation
+    accuracy by the verdicts of the statistics core), with the dense and deepest means per k (test)."""
+    k, info = gate_choice(lottery, levels)
     full = lottery[(lottery["pretrain"] == "full") & (lottery["condition"] == "imp")]
-    dense = float(full.loc[full["level"] == 0, "test_accuracy"].mean())
+    dense = full[full["level"] == 0].groupby("rewind_step")["test_accuracy"].mean()
     deep = full[full["level"] == levels].groupby("rewind_step")["test_accuracy"].mean()
-    matches = {int(k): bool(100 * (dense - a) <= MATCH_POINTS + 1e-9) for k, a in deep.items()}
-    info = {"dense": dense, "deep": {int(k): float(a) for k, a in deep.items()}, "matches": matches}
-    if matches.get(0, False):
-        return None, info
-    return next((k for k in sorted(matches) if matches[k]), None), info
+    info["dense"] = {int(k): float(a) for k, a in dense.items()}
+    info["deep"] = {int(k): float(a) for k, a in deep.items()}
+    return k, info
 
 
 @dataclass(frozen=True)
