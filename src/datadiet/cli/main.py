@@ -47,6 +47,7 @@ from datadiet.experiments.prune import prune as prune_table
 from datadiet.experiments.prune import read_kept
 from datadiet.experiments.seeds import seeds_advice
 from datadiet.experiments.studies import STUDIES, study_experiments
+from datadiet.experiments.studies.reproduce import FULL, QUICK, Reproduction
 from datadiet.experiments.sweep import load_sweep, write_report
 from datadiet.models import MODELS
 from datadiet.reports import accuracy_markdown
@@ -493,6 +494,33 @@ def study(
         return
     for folder, r in done.items():
         stdout.print(f"{folder}: {r['minutes']:.1f} min of jobs, report {r['report']}")
+
+
+@app.command()
+@options
+def reproduce(
+    *,
+    quick: Annotated[
+        bool, typer.Option("--quick/--full", help="quick: an MLP, minutes on 2 cores; full: the diet study's CNN")
+    ] = True,
+    results: Annotated[str, typer.Option("--results", help="folder the report goes to (RESULTS/reproduce[-quick])")] = (
+        "results"
+    ),
+    run: Annotated[Where, RUN],
+    json_: JsonOpt = False,
+):
+    """Each data-diet finding as the paper states it, measured here, with its verdict (established or not)."""
+    exp = Reproduction(QUICK if quick else FULL, results, _command_line())
+    res = _run(exp, run)
+    findings = res.summary["findings"]
+    counts = {v: sum(f["verdict"] == v for f in findings) for v in ("established", "not established", "refuted")}
+    if json_:
+        emit_json({"report": res.summary["report"], "findings": findings, "verdicts": counts})
+        return
+    for f in findings:
+        stdout.print(f"{f['verdict']:>16}: {f['claim']}")
+    stdout.print(f"verdicts: {', '.join(f'{n} {v}' for v, n in counts.items())}")
+    stdout.print(f"report: {res.summary['report']}")
 
 
 @app.command()

@@ -66,7 +66,8 @@ def verdict_sentence(row) -> str:
     conf = _num(row.get("confidence")) or 1 - 2 * DEFAULT_ALPHA
     design = "paired seeds" if row.get("design") == "paired" else "seeds per arm (unpaired, Welch)"
     head = f"{row['claim']}: **{verdict_word(row)}**"
-    body = f"({interval_text(row)} points, {conf:.0%} CI, n = {int(row['n'])} {design}"
+    unit = row.get("unit") if isinstance(row.get("unit"), str) else "points"
+    body = f"({interval_text(row)} {unit}, {conf:.0%} CI, n = {int(row['n'])} {design}"
     extra = seeds_text(row)
     return f"{head} {body}" + (f"; {extra} it at this spread)." if extra.startswith("~") else ").")
 

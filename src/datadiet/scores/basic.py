@@ -82,6 +82,13 @@ def logit_margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -
     return to_numpy(-margin_from_logits(_logits(model, x, y, batch_size).double(), y))
 
 
+def probabilities(model: nn.Module, inputs, *, batch_size: int = 1024) -> np.ndarray:
+    """The model's softmax probabilities (N x K) on ``inputs``, in eval mode, batch by batch."""
+    x = torch.as_tensor(inputs)
+    logits = _logits(model, x, torch.zeros(x.shape[0], dtype=torch.long), batch_size)
+    return torch.softmax(logits.double(), dim=1).numpy()
+
+
 def input_norm(inputs) -> np.ndarray:
     """‖x‖₂ of each (normalised) input: the baseline Kirsch (2023) found GraNd at init tracks. Shape (N,)."""
     x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
