@@ -33,12 +33,14 @@ from datadiet.reports import (
     amortisation_markdown,
     describe_setup,
     format_mean_std,
+    interval_text,
     verdict_cell,
     verdict_sentence,
 )
 from datadiet.reports.diet_study import variants_markdown
 from datadiet.reports.lottery_study import study_markdown
 from datadiet.reports.sweep import report_margin
+from datadiet.reports.verdicts import verdict_word
 from datadiet.runs import atomic_write_bytes
 from datadiet.stats import DEFAULT_MARGIN
 from datadiet.tables import accuracy_cells, cell_verdict, sweep_verdicts
@@ -175,6 +177,25 @@ def diet_block(root: Path, folder: str) -> str:
     return text.rstrip("\n") + f"\n\nReport and figures: {_link(folder)}\n"
 
 
+def reproduce_block(root: Path, folder: str) -> str:
+    """The findings of ``datadiet reproduce``: one row per claim with its verdict and interval."""
+    path = root / folder / "summary.json"
+    if not path.exists():
+        raise DataDietError(f"{folder} has no summary.json (run datadiet reproduce)")
+    summary = json.loads(path.read_text())
+    lines = [
+        "| finding | claim | verdict | difference [90% CI], n |",
+        "|---|---|---|---|",
+    ]
+    for f in sorted(summary["findings"], key=lambda f: f["finding"]):
+        row = pd.Series(f)
+        lines.append(f"| {f['finding']} | {f['claim']} | {verdict_word(row)} | {interval_text(row)}, n = {f['n']} |")
+    advice = (summary.get("seeds_advice") or {}).get("sentence")
+    if advice:
+        lines += ["", f"Seeds and epochs (finding 8): {advice}"]
+    return "\n".join(lines) + f"\n\nReport and figures: {_link(folder)}\n"
+
+
 #: NAME -> function of the repository root that makes the block's text.
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "headline": partial(
@@ -188,6 +209,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
         margin=0.3,
         target_column="equal steps (the paper's comparison)",
     ),
+    "reproduce-quick": partial(reproduce_block, folder="results/reproduce-quick"),
     "diet-fashion-mnist": partial(diet_block, folder="results/fashion-mnist-diet"),
     "fashion-mnist-epochs": partial(table_block, folder="results/fashion-mnist-epochs"),
     "fashion-mnist-steps": partial(table_block, folder="results/fashion-mnist-steps"),
