@@ -34,7 +34,11 @@ def test_every_block_is_in_the_readme_and_every_folder_has_a_table():
     text = (ROOT / "README.md").read_text()
     for name in readme.BLOCKS:
         assert f"\n<!-- results:{name} -->\n" in text and f"\n<!-- /results:{name} -->\n" in text, name
-    tables = {b.keywords["folder"] for b in readme.BLOCKS.values() if b.func in (readme.table_block, readme.diet_block)}
+    tables = {
+        b.keywords["folder"]
+        for b in readme.BLOCKS.values()
+        if b.func in (readme.table_block, readme.diet_block, readme.reproduce_block)
+    }
     assert {f"results/{d.name}" for d in COMMITTED} <= tables
 
 
@@ -130,14 +134,14 @@ def test_headline_puts_equal_steps_next_to_equal_epochs():
         "full data",
         "EL2N, 50% pruned",
         "random, 50% pruned",
-        "EL2N vs full (points)",
-        "EL2N vs random (points)",
+        "EL2N vs full: matches?",
+        "EL2N vs random: beats?",
         "report",
     ]
     setup = next(line for line in lines if line.startswith("| setup |"))
     assert "budget: equal steps" in setup and "budget: equal epochs" in setup
     diff = next(line for line in lines if line.startswith("| EL2N vs random"))
-    assert re.search(r"[+-]\d+\.\d\d \(n=\d+", diff)
+    assert re.search(r"[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] (established|not established|refuted)", diff)
 
 
 def test_the_readme_loop_example_runs(tmp_path):

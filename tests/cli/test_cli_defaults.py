@@ -44,7 +44,7 @@ def _params(command: str) -> dict:
 
 def test_every_command_with_configuration_generates_its_options():
     with_groups = {c for c, cb in CALLBACKS.items() if getattr(cb, "option_groups", None)}
-    assert with_groups == {"train", "score", "prune", "sweep", "lottery", "lmc", "study"}
+    assert with_groups == {"train", "score", "prune", "sweep", "lottery", "lmc", "study", "reproduce"}
     assert len(GENERATED) > 100
 
 
@@ -72,7 +72,7 @@ def test_no_command_retypes_a_generated_option():
 
 def test_device_default_is_the_api_constant():
     commands = [c for c in CALLBACKS if "device" in _params(c)]
-    assert sorted(commands) == ["lmc", "lottery", "score", "study", "sweep", "train"]
+    assert sorted(commands) == ["lmc", "lottery", "reproduce", "score", "study", "sweep", "train"]
     for c in commands:
         assert _params(c)["device"].default == DEFAULT_DEVICE == "auto"
     assert inspect.signature(resolve_device).parameters["device"].default == DEFAULT_DEVICE

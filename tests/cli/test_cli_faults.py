@@ -142,12 +142,14 @@ def test_device_cuda_without_a_gpu_is_one_clear_line(tmp_path):
 def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path):
     """typer turns KeyboardInterrupt into an exit code it returns; the CLI must pass it on, not exit 0. The
     same command then resumes the run from its saved state and says so."""
-    args = ("train", "digits", "--model", "mlp", "--epochs", "300", "--out", str(tmp_path))
+    # long enough that the run cannot finish between its first saved epoch and the signal, even on a loaded machine
+    args = ("train", "digits", "--model", "mlp", "--epochs", "3000", "--out", str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "datadiet.cli.main", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("train_*/state.pt")) and time.monotonic() < deadline:  # an epoch is saved
         time.sleep(0.1)
+    assert not list(tmp_path.glob("train_*/result.json")), "the run finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     # The shell reports 130 for both outcomes below. CPython 3.11 sets its "unhandled Ctrl-C" flag when the
