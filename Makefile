@@ -28,7 +28,7 @@ data:
 
 # Does the diet pay for itself? Fashion-MNIST, CNN 4 epochs, 20% of the training compute saved by
 # random pruning, RS2, InfoBatch and EL2N from an MLP proxy, 3 training seeds per cell, 2 Ray workers;
-# its cells are a subset of results/fashion-mnist-diet (about 10 minutes on 2 idle cores; see README.md).
+# a quick cut of the question results/fashion-mnist-diet answers (no validation split, 3 seeds; about 10 minutes on 2 idle cores).
 run: $(STAMP) data
 	$(VENV)/bin/datadiet sweep fashion-mnist --model cnn --epochs 4 \
 	  --methods random,rs2,infobatch,el2n --fractions 0,0.2 --seeds 3 \

@@ -84,7 +84,10 @@ def test_report_accuracy_table_equals_the_parquet_means(folder, tmp_path):
             # the same run under every method: the parquet's per-method mean at fraction 0 is the pooled one
             if f == 0:
                 per_method = res.loc[(res["method"] == method) & (res["fraction"] == 0), "test_accuracy"]
-                assert f"{100 * per_method.mean():.2f}" == f"{100 * accs.mean():.2f}"
+                if len(per_method):
+                    assert f"{100 * per_method.mean():.2f}" == f"{100 * accs.mean():.2f}"
+                else:  # a study's derived rows (el2n-window) show the pooled full-data runs without rows of their own
+                    seen -= 1
             m = re.fullmatch(r"(\d+\.\d\d)(?: ± (\d+\.\d\d))? \(n=(\d+)\)", cell)
             assert m, cell
             assert m.group(1) == f"{100 * accs.mean():.2f}", (method, f, cell)

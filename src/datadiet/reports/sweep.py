@@ -49,6 +49,10 @@ def report_margin(summary: dict) -> float:
     return float(((summary.get("config") or {}).get("margin")) or DEFAULT_MARGIN)
 
 
+def _cell_name(method: str, fraction: float) -> str:
+    return "full data (nothing pruned)" if fraction == 0 else f"`{method}` at {pct(fraction)} pruned"
+
+
 def validation_markdown(df: pd.DataFrame, summary: dict) -> list[str]:
     """The validation accuracy's table and the (method, fraction) best on it, with that cell's test
     accuracy only reported (lines; ``[]`` without a ``val_accuracy`` column)."""
@@ -58,7 +62,7 @@ def validation_markdown(df: pd.DataFrame, summary: dict) -> list[str]:
     method, fraction = best["choice"]["method"], best["choice"]["fraction"]
     return [
         accuracy_markdown(df, summary, heading="##", column="val_accuracy"),
-        f"**Best on validation: `{method}` at {pct(fraction)} pruned**, validation accuracy "
+        f"**Best on validation: {_cell_name(method, fraction)}**, validation accuracy "
         f"{100 * best['val_accuracy']:.2f}% (n={best['n']}); its test accuracy, reported and not chosen on: "
         f"{100 * best['test_accuracy']:.2f}%.",
         "",
