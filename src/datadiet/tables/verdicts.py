@@ -142,29 +142,29 @@ def verdict_records(verdicts: pd.DataFrame) -> list[dict]:
     return out
 
 
-def cell_verdict(verdicts: pd.DataFrame, method: str, fraction: float, reference: str) -> pd.Series | None:
-    """The verdict row of a cell's claim against ``reference`` (``"full"`` or ``"random"``), or None."""
+def _verdict_row(verdicts: pd.DataFrame, subject: str, method: str, fraction: float, **equal) -> pd.Series | None:
+    """The first verdict row of ``subject`` for (method, fraction) whose other columns equal ``equal``."""
     if not len(verdicts):
         return None
-    at = verdicts[
-        (verdicts["subject"] == "cell")
+    mask = (
+        (verdicts["subject"] == subject)
         & (verdicts["method"] == method)
         & np.isclose(verdicts["fraction"].astype(float), float(fraction), rtol=0, atol=1e-6)
-        & (verdicts["reference"] == reference)
-    ]
+    )
+    for column, value in equal.items():
+        mask &= verdicts[column] == value
+    at = verdicts[mask]
     return at.iloc[0] if len(at) else None
+
+
+def cell_verdict(verdicts: pd.DataFrame, method: str, fraction: float, reference: str) -> pd.Series | None:
+    """The verdict row of a cell's claim against ``reference`` (``"full"`` or ``"random"``), or None."""
+    return _verdict_row(verdicts, "cell", method, fraction, reference=reference)
 
 
 def pareto_verdict(verdicts: pd.DataFrame, method: str, fraction: float) -> pd.Series | None:
     """The Pareto claim of a front point, or None (the cheapest point on the front has none)."""
-    if not len(verdicts):
-        return None
-    at = verdicts[
-        (verdicts["subject"] == "pareto")
-        & (verdicts["method"] == method)
-        & np.isclose(verdicts["fraction"].astype(float), float(fraction), rtol=0, atol=1e-6)
-    ]
-    return at.iloc[0] if len(at) else None
+    return _verdict_row(verdicts, "pareto", method, fraction)
 
 
 __all__ = [

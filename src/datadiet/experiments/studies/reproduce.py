@@ -38,7 +38,7 @@ from datadiet.runs import atomic_write_bytes
 from datadiet.scores.basic import probabilities
 from datadiet.selection import noisy_recall
 from datadiet.stages.score import ScoreConfig, ScoreJob
-from datadiet.stats import Claim, judge
+from datadiet.stats import Claim, judge, paired_differences
 from datadiet.tables import seed_accuracies, verdict_records, verdict_table
 from datadiet.training import TrainConfig
 
@@ -171,10 +171,6 @@ class Reproduction:
         return {"figures": figures, "report": str(atomic_write_bytes(folder / "report.md", text.encode()))}
 
 
-def _paired(a: dict, b: dict) -> tuple[float, ...]:
-    return tuple(a[s] - b[s] for s in sorted(set(a) & set(b)))
-
-
 def finding_claims(tables: dict[str, pd.DataFrame], setting: Setting) -> list[Claim]:
     """The claims of findings 1-7 (see the module docstring), in points, paired by seed."""
     acc, steps = seed_accuracies(tables["results"]), seed_accuracies(tables["equal_steps"])
@@ -257,7 +253,7 @@ def finding_claims(tables: dict[str, pd.DataFrame], setting: Setting) -> list[Cl
 
 
 def _claim(finding: int, text: str, kind: str, a: dict, b: dict) -> Claim:
-    return Claim(text, kind, differences=_paired(a, b), extra={"finding": finding})
+    return Claim(text, kind, differences=tuple(paired_differences(a, b)[0]), extra={"finding": finding})
 
 
 def run_reproduction(
