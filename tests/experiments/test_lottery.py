@@ -211,3 +211,51 @@ def test_a_sweep_prunes_by_the_lmc_barrier_table_like_any_score(tmp_path):
     assert barrier[kept].min() >= np.median(barrier) - 1e-12  # the hardest half by the barrier
     with pytest.raises(DataDietError, match="score table not found"):
         run_sweep(data, SweepConfig(methods=("table:nope.parquet",), train=TCFG), out=tmp_path)
+
+
+def _mlp_by_hand(state: dict, x: np.ndarray) -> np.ndarray:
+    """The MLP's logits from its weights, in float64 numpy (the path evaluated without the model)."""
+    h = x.reshape(len(x), -1)
+    for i in (1, 3):
+        h = np.maximum(h @ state[f"net.{i}.weight"].T + state[f"net.{i}.bias"], 0.0)
+    return h @ state["net.5.weight"].T + state["net.5.bias"]
+
+
+def test_lmc_per_example_table_and_fraction_match_the_path_evaluated_by_hand(tmp_path):
+    """Every training example's train-loss barrier at the midpoint and 0-1 error barrier along the path,
+    mean over the pairs of copies, and the fraction of connected examples, from the job's kept
+    per-example table, against the copies' weights interpolated and evaluated by hand."""
+    from itertools import combinations
+
+    from datadiet.lottery import ALPHAS, LMC_THRESHOLD, lmc_fraction
+
+    data = DatasetSpec("digits").resolve()
+    res = run_lmc(data, LmcConfig(train=TCFG, from_step=10, copies=3), out=tmp_path)
+    job = LmcJob(data, TCFG.with_seed(0), RewindJob(data, TCFG.with_seed(0), 10), copies=3)
+    table = job.per_example(tmp_path)
+    ds = data.load()
+    x, y = ds.x_train.double().numpy(), ds.y_train.numpy()
+    states = [{k: v.double().numpy() for k, v in job.copy(i).final_weights(tmp_path).items()} for i in range(3)]
+    loss_b, err_b = [], []
+    for a, b in combinations(states, 2):
+        losses, errors = [], []
+        for alpha in ALPHAS:
+            z = _mlp_by_hand({k: (1 - alpha) * a[k] + alpha * b[k] for k in a}, x)
+            m = z.max(axis=1, keepdims=True)
+            lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
+            losses.append(lse - z[np.arange(len(y)), y])
+            errors.append((z.argmax(axis=1) != y).astype(float))
+        mid = ALPHAS.index(0.5)
+        loss_b.append(losses[mid] - 0.5 * (losses[0] + losses[-1]))
+        err_b.append(np.max(errors, axis=0) - 0.5 * (errors[0] + errors[-1]))
+    want_loss, want_err = np.mean(loss_b, axis=0), np.mean(err_b, axis=0)
+    np.testing.assert_array_equal(table["index"].to_numpy(), ds.index)
+    np.testing.assert_allclose(table["loss_barrier"].to_numpy(), want_loss, atol=1e-4)
+    np.testing.assert_allclose(table["error_barrier"].to_numpy(), want_err, atol=1e-9)  # a float tie aside
+    detail = job.result(tmp_path)
+    assert detail["lmc_fraction"] == pytest.approx(np.mean(want_loss <= LMC_THRESHOLD), abs=2 / len(y))
+    assert detail["lmc_fraction_error"] == pytest.approx(np.mean(want_err <= 0.0), abs=2 / len(y))
+    t = float(np.median(want_loss))  # a threshold with examples on both sides
+    assert 0.3 < np.mean(want_loss <= t) < 0.7
+    assert lmc_fraction(table["loss_barrier"].to_numpy(), t) == pytest.approx(np.mean(want_loss <= t), abs=2 / len(y))
+    assert res.results["lmc_fraction"].iloc[0] == detail["lmc_fraction"]

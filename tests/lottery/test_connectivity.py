@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from datadiet.errors import DataDietError
-from datadiet.lottery import ALPHAS, error_barrier, interpolate
+from datadiet.lottery import ALPHAS, error_barrier, interpolate, lmc_fraction, path_barriers
 
 
 def bn_net(seed):
@@ -54,3 +54,41 @@ def test_barrier_is_the_path_maximum_minus_the_mean_of_the_endpoints():
     assert ALPHAS == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     with pytest.raises(DataDietError, match="at least 2"):
         error_barrier([0.1])
+
+
+def test_per_example_barriers_of_two_tiny_networks_evaluated_by_hand():
+    """Two 1-layer networks on 2 inputs, 2 classes: every example's loss and 0-1 error along the path,
+    computed by hand at each alpha, give path_barriers' midpoint loss barrier and path error barrier."""
+    wa = np.array([[2.0, 0.0], [0.0, 2.0]])  # copy A: class = the larger coordinate
+    wb = np.array([[0.0, 2.0], [2.0, 0.0]])  # copy B: class = the smaller coordinate
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [3.0, 0.0]])
+    y = np.array([0, 0, 1, 0])
+    losses, errors = [], []
+    for alpha in ALPHAS:
+        w = (1 - alpha) * wa + alpha * wb
+        row_l, row_e = [], []
+        for xi, yi in zip(x, y):
+            z = [float(w[c] @ xi) for c in range(2)]
+            lse = np.log(np.exp(z[0]) + np.exp(z[1]))
+            row_l.append(lse - z[yi])
+            row_e.append(0.0 if z[yi] > z[1 - yi] else 1.0)  # a tie counts as an error
+        losses.append(row_l)
+        errors.append(row_e)
+    lb, eb = path_barriers(losses, errors)
+    # at alpha = 0.5 both copies average to w = [[1, 1], [1, 1]]: every logit pair ties, loss log 2
+    np.testing.assert_allclose(lb, [np.log(2) - 0.5 * (li[0] + li[1]) for li in zip(losses[0], losses[-1])], atol=1e-12)
+    # example 0: right at A, wrong at B -> max error 1 minus mean 0.5; example 2: a tie everywhere
+    np.testing.assert_array_equal(eb, [0.5, 0.5, 0.0, 0.5])
+    assert lmc_fraction(lb, threshold=0.0) == pytest.approx(np.mean(lb <= 0.0))
+    assert lmc_fraction(np.array([0.05, 0.1, 0.2]), 0.1) == pytest.approx(2 / 3)
+
+
+def test_path_barriers_and_lmc_fraction_refuse_bad_input():
+    with pytest.raises(DataDietError, match="shape"):
+        path_barriers(np.zeros((11, 3)), np.zeros((10, 3)))
+    with pytest.raises(DataDietError, match="hold 0.5"):
+        path_barriers(np.zeros((3, 2)), np.zeros((3, 2)), alphas=(0.0, 0.4, 1.0))
+    with pytest.raises(DataDietError, match="finite"):
+        lmc_fraction(np.array([0.1, np.nan]))
+    with pytest.raises(DataDietError, match="non-empty"):
+        lmc_fraction(np.array([]))

@@ -478,9 +478,7 @@ def study(
     results: Annotated[
         str, typer.Option("--results", help="folder the study's tables, figures and report go to (RESULTS/<study>)")
     ] = "results",
-    only: Annotated[
-        Optional[str], typer.Option("--only", help="lottery: one setting only (mnist1d or fashion-mnist)")
-    ] = None,
+    only: Annotated[Optional[str], typer.Option("--only", help="lottery: one setting only (mnist1d)")] = None,
     run: Annotated[Where, RUN],
     json_: JsonOpt = False,
 ):

@@ -224,6 +224,7 @@ DATA = Group(
         Opt("label_noise", "--label-noise", "fraction of training labels to corrupt (seeded)"),
         Opt("noise_seed", "--noise-seed", "seed of the label noise"),
         Opt("samples", "--samples", "mnist1d: number of examples to generate"),
+        Opt("test_samples", "--test-samples", "mnist1d: a test set of this many new examples (default: the 20% split)"),
         Opt(
             "val_fraction",
             "--val-fraction",

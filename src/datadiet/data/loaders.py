@@ -232,7 +232,10 @@ def load_digits_arrays(*, test_fraction: float = 0.25, seed: int = 0) -> dict[st
     return {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te]}
 
 
-def load_mnist1d_arrays(*, samples: int, seed: int = 42) -> dict[str, np.ndarray]:
+MNIST1D_TEST_SEED_OFFSET = 1  # a larger test set is generated with the seed after the training set's
+
+
+def _make_mnist1d(samples: int, seed: int) -> dict:
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -240,14 +243,26 @@ def load_mnist1d_arrays(*, samples: int, seed: int = 42) -> dict[str, np.ndarray
     args.seed = seed
     state = np.random.get_state()
     try:
-        d = make_dataset(args)
+        return make_dataset(args)
     finally:
         np.random.set_state(state)
+
+
+def load_mnist1d_arrays(*, samples: int, seed: int = 42, test_samples: int | None = None) -> dict[str, np.ndarray]:
+    """MNIST-1D as the package makes it (``samples`` examples, 80/20 train/test). ``test_samples``
+    replaces the test part by that many new examples, generated from the same templates with seed
+    ``seed + 1`` (both parts of that second draw), so a test set can be as large as the claims need
+    while the training set stays the one ``samples`` gives."""
+    d = _make_mnist1d(samples, seed)
+    x_test, y_test = d["x_test"], d["y_test"]
+    if test_samples is not None:
+        t = _make_mnist1d(test_samples, seed + MNIST1D_TEST_SEED_OFFSET)
+        x_test, y_test = np.concatenate([t["x"], t["x_test"]]), np.concatenate([t["y"], t["y_test"]])
     return {
         "x_train": d["x"].astype(np.float32),
         "y_train": d["y"].astype(np.int64),
-        "x_test": d["x_test"].astype(np.float32),
-        "y_test": d["y_test"].astype(np.int64),
+        "x_test": x_test.astype(np.float32),
+        "y_test": y_test.astype(np.int64),
     }
 
 

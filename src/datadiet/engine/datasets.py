@@ -43,6 +43,7 @@ class DatasetSpec:
     groups: str | None = field(default=None, metadata={"omit_default": True})
     val_fraction: float = field(default=0.0, metadata={"omit_default": True})
     val_seed: int = field(default=0, metadata={"omit_default": True})
+    test_samples: int | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self):
         object.__setattr__(self, "val_fraction", check_val_fraction(self.val_fraction))
@@ -69,6 +70,7 @@ class DatasetSpec:
                 samples=self.samples,
                 val_fraction=self.val_fraction,
                 val_seed=self.val_seed,
+                test_samples=self.test_samples,
             )
         ds = self._split(ds)
         if self.fingerprint is not None and ds.fingerprint != self.fingerprint:

@@ -43,7 +43,9 @@ class LotteryConfig:
 
     ``pretrain`` (``full``, ``random:N``, ``easy:N``, ``hard:N``) is the data of the k =
     ``rewind_step`` pre-training steps; easy and hard read a score table (lowest / highest scores,
-    class-balanced). ``branches`` adds the random-pruning and random-reinitialisation baselines.
+    class-balanced). ``branches`` adds the random-pruning and random-reinitialisation baselines, at
+    every level, or only at ``branch_levels`` when given (each baseline needs only its own level's IMP
+    mask, so a study can afford them at every rewind step by running them where it reads them).
     """
 
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -54,9 +56,14 @@ class LotteryConfig:
     exclude: tuple[str, ...] = ()
     replicates: int = 1
     branches: bool = True
+    branch_levels: tuple[int, ...] = field(default=(), metadata={"omit_default": True})
 
     def __post_init__(self):
         check_positive_int("levels", self.levels)
+        object.__setattr__(self, "branch_levels", tuple(self.branch_levels))
+        bad = [v for v in self.branch_levels if not isinstance(v, int) or not 1 <= v <= self.levels]
+        if bad:
+            raise DataDietError(f"branch_levels must be levels 1..{self.levels}, got {bad[0]!r}")
         check_rate("rate", self.rate)
         check_positive_int("rewind_step", self.rewind_step, allow_zero=True)
         check_pretrain(self.pretrain, step=self.rewind_step, step_name="rewind_step", batch_size=self.train.batch_size)
@@ -137,7 +144,7 @@ class LotteryExperiment:
             for level in range(cfg.levels + 1):
                 job = LevelJob(self.data, rewind.train, rewind, level, rate=cfg.rate, exclude=cfg.exclude)
                 out.append((r, job))
-                if cfg.branches and level > 0:
+                if cfg.branches and level > 0 and (not cfg.branch_levels or level in cfg.branch_levels):
                     out += [(r, replace(job, branch=b)) for b in BRANCHES[1:]]
         return out
 
@@ -234,6 +241,8 @@ class LmcExperiment:
                     "rewind_accuracy": rew["test_accuracy"],
                     "error_barrier": res["error_barrier"],
                     "train_ce_barrier_mean": res["train_ce_barrier_mean"],
+                    "lmc_fraction": res["lmc_fraction"],
+                    "lmc_fraction_error": res["lmc_fraction_error"],
                     "path": [float(v) for v in np.mean(res["test_error_paths"], axis=0)],  # mean over pairs
                     "run_dir": str(job.path(out)),
                 }

@@ -260,6 +260,7 @@ def prune(
     samples: int | None = None,
     val_fraction: float = 0.0,
     val_seed: int = 0,
+    test_samples: int | None = None,
     export: str | Path | None = None,
     balanced_by: str = "class",
     groups: str | None = None,
@@ -285,7 +286,7 @@ def prune(
 
     check_choice("balanced_by", balanced_by, BALANCED_BY)
     data = dict(data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
-    data.update(val_fraction=val_fraction, val_seed=val_seed)
+    data.update(val_fraction=val_fraction, val_seed=val_seed, test_samples=test_samples)
     ds = _table_data(scores, dataset, data, groups)
     _check_export(export, ds, balanced_by)
     table = _read_table(scores, ds, unverified)

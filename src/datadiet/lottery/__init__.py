@@ -4,7 +4,16 @@ Tensors in, tensors out, no files; the IMP levels, rewinding and LMC runs are jo
 :mod:`datadiet.stages.lottery`.
 """
 
-from datadiet.lottery.connectivity import ALPHAS, error_barrier, interpolate, pairwise_barriers
+from datadiet.lottery.connectivity import (
+    ALPHAS,
+    LMC_THRESHOLD,
+    LMC_THRESHOLDS,
+    error_barrier,
+    interpolate,
+    lmc_fraction,
+    pairwise_barriers,
+    path_barriers,
+)
 from datadiet.lottery.masks import (
     check_levels,
     dense_masks,
@@ -18,14 +27,18 @@ from datadiet.lottery.pretrain import PRETRAIN_KINDS, check_pretrain, parse_pret
 
 __all__ = [
     "ALPHAS",
+    "LMC_THRESHOLD",
+    "LMC_THRESHOLDS",
     "PRETRAIN_KINDS",
     "check_levels",
     "check_pretrain",
     "dense_masks",
     "error_barrier",
     "interpolate",
+    "lmc_fraction",
     "magnitude_prune",
     "pairwise_barriers",
+    "path_barriers",
     "parse_pretrain",
     "prunable_weights",
     "random_masks_like",

@@ -10,7 +10,7 @@ import pandas as pd
 from datadiet.reports.accuracy import accuracy_markdown
 from datadiet.reports.setup import describe_setup
 from datadiet.reports.text import format_mean_std
-from datadiet.reports.verdicts import verdict_sentence, verdicts_intro
+from datadiet.reports.verdicts import correlation_sentence, verdict_sentence, verdicts_intro
 from datadiet.stats import ESTABLISHED, NOT_ESTABLISHED, REFUTED
 
 #: finding -> (as the paper states it, where it is stated)
@@ -25,6 +25,12 @@ FINDINGS = {
     6: ("GraNd at initialisation, like the input norm, is no better than random pruning.", "Kirsch 2023"),
     7: ("The highest-scoring examples are often mislabeled.", "Paul et al. 2021, Sec. 5"),
     8: ("Scores from a few seeds, early in training, suffice.", "Paul et al. 2021 (EL2N averaged over runs, early)"),
+    9: ("IMP does not find matching sparse networks at initialisation (k = 0), but does after some dense "
+        "pre-training steps (rewinding to step k).", "Frankle et al. 2020; Paul et al. 2022, Sec. 1"),
+    10: ("Holding the pre-training steps fixed, a small random subset of the data gives as good a rewind point "
+         "for IMP as the full data.", "Paul et al. 2022, Sec. 3"),
+    11: ("The more training examples are linearly mode connected from the rewind point, the better IMP does.",
+         "Paul et al. 2022, Sec. 5"),
 }  # fmt: skip
 
 
@@ -71,8 +77,26 @@ def _finding_lines(k: int, findings: list[dict], summary: dict, tables: dict) ->
         lines += _noise_lines(tables.get("label_noise"), summary)
     if k == 8:
         lines += [f"Measured: {(summary.get('seeds_advice') or {}).get('sentence', 'not measured')}", ""]
-    lines += [f"- {verdict_sentence(pd.Series(f))}" for f in findings if f.get("finding") == k]
+    if k == 9 and summary.get("lottery_setup"):
+        lines += [_lottery_setup(summary["lottery_setup"]), ""]
+    lines += [
+        f"- {correlation_sentence(f) if str(f.get('kind', '')).startswith('correlation') else verdict_sentence(pd.Series(f))}"
+        for f in findings
+        if f.get("finding") == k
+    ]
     return lines + [""]
+
+
+def _lottery_setup(lot: dict) -> str:
+    t = lot["train"]
+    chosen = f"k* = {lot['k_star']} fixed in advance, nothing chosen"
+    return (
+        f"Measured: MNIST-1D, {t['model']} (lr {t['lr']:g}, {t['schedule']} schedule, no warm-up), IMP at rate 0.2 "
+        f"for {lot['levels']} levels ({100 * (1 - 0.8 ** lot['levels']):.1f}% of the weights pruned), "
+        f"{lot['replicates']} replicates, rewind steps {', '.join(map(str, lot['gate_ks']))} ({chosen}); the deepest "
+        "level is compared with the dense network trained from the same rewind point. The full lottery study "
+        "(`datadiet study lottery`) adds a fine grid of steps, easy and hard subsets, and random baselines."
+    )
 
 
 def reproduce_markdown(summary: dict, tables: dict[str, pd.DataFrame]) -> str:

@@ -72,6 +72,14 @@ def verdict_sentence(row) -> str:
     return f"{head} {body}" + (f"; {extra} it at this spread)." if extra.startswith("~") else ").")
 
 
+def correlation_sentence(row) -> str:
+    """One sentence for a correlation verdict (:class:`datadiet.stats.Correlation`'s record)."""
+    lo, hi, rho = _num(row.get("low")), _num(row.get("high")), _num(row.get("estimate"))
+    conf = _num(row.get("confidence")) or 1 - 2 * DEFAULT_ALPHA
+    ci = f"rho {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]" if None not in (rho, lo, hi) else "no interval"
+    return f"{row['claim']}: **{row['verdict']}** (Spearman {ci}, {conf:.0%} CI, n = {int(row['n'])} points)."
+
+
 def verdicts_intro(margin: float = DEFAULT_MARGIN, alpha: float = DEFAULT_ALPHA) -> str:
     return (
         f"Each claim is judged on the per-seed accuracies, paired by training seed: *established* when a one-sided "

@@ -10,6 +10,7 @@ from datadiet.runs.rundir import (
     atomic_torch_save,
     config_hash,
     read_json,
+    read_parquet_file,
     to_jsonable,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "atomic_torch_save",
     "config_hash",
     "read_json",
+    "read_parquet_file",
     "runtime_info",
     "to_jsonable",
 ]

@@ -139,6 +139,19 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataDietError(f"cannot read {path}: {_os_reason(e)}") from None
 
 
+def read_parquet_file(path: str | os.PathLike, what: str):
+    """A parquet table a job wrote (``what`` names it in errors): missing or corrupt -> one line."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataDietError(f"{what} not found: {path}")
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise DataDietError(f"corrupt {what} {path}: {type(e).__name__}") from None
+
+
 _KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 

@@ -60,6 +60,16 @@ def loss(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.nda
     return to_numpy(F.cross_entropy(logits, y, reduction="none"))
 
 
+def loss_and_error(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example cross-entropy (as :func:`loss`, to the bit) and 0-1 error (1.0 where the argmax is
+    not the label) from one pass in eval mode. Two arrays of shape (N,)."""
+    x, y, batch_size = prepare(model, inputs, targets, batch_size)
+    logits = _logits(model, x, y, batch_size).double()
+    if not x.shape[0]:
+        return np.zeros(0), np.zeros(0)
+    return to_numpy(F.cross_entropy(logits, y, reduction="none")), to_numpy((logits.argmax(1) != y).double())
+
+
 @streams
 def margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.ndarray:
     """Probability margin as in the data-diet code: max over wrong classes of p_wrong − p_true. Shape (N,).

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 
 from datadiet.data.dataset import Dataset
 from datadiet.engine.datasets import DatasetSpec
@@ -31,17 +32,20 @@ from datadiet.engine.weights import BuildsModel, RunDirCheckpointer, cpu_state, 
 from datadiet.errors import DataDietError
 from datadiet.lottery import (
     ALPHAS,
+    LMC_THRESHOLD,
     dense_masks,
     error_barrier,
     interpolate,
+    lmc_fraction,
     magnitude_prune,
     pairwise_barriers,
+    path_barriers,
     random_masks_like,
     sparsity,
 )
 from datadiet.models import build_model
-from datadiet.runs import RunDir, atomic_torch_save, atomic_write_parquet, runtime_info
-from datadiet.scores import loss as per_example_loss
+from datadiet.runs import RunDir, atomic_torch_save, atomic_write_parquet, read_parquet_file, runtime_info
+from datadiet.scores import loss_and_error
 from datadiet.stages.score import score_table
 from datadiet.stages.select import SelectJob
 from datadiet.training import TrainConfig, evaluate, train
@@ -50,6 +54,8 @@ from datadiet.validation import check_choice, check_copies, check_positive_int, 
 
 BRANCHES = ("imp", "random-prune", "random-reinit")
 LMC_SEED_OFFSET = 20_000  # data-order/augmentation seeds of LMC copies, apart from everything else
+LMC_MEASURES = 2  # 2: per-example loss and 0-1 error barriers along the whole path (per_example.parquet)
+PER_EXAMPLE = "per_example.parquet"
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,13 @@ class LmcJob(BuildsModel, Job):
         check_copies(self.copies)
 
     def config(self) -> dict:
-        return {"dataset": self.data.key(), "train": self.train, "rewind": self.rewind.key(), "copies": self.copies}
+        return {
+            "dataset": self.data.key(),
+            "train": self.train,
+            "rewind": self.rewind.key(),
+            "copies": self.copies,
+            "measures": LMC_MEASURES,
+        }
 
     def copy(self, i: int) -> LevelJob:
         seed = LMC_SEED_OFFSET + 100 * self.train.order_seed + i
@@ -256,27 +268,36 @@ class LmcJob(BuildsModel, Job):
     def describe(self) -> str:
         return f"connectivity from step {self.rewind.step} ({self.copies} copies, seed {self.train.init_seed})"
 
+    def _pair(self, model, a: dict, b: dict, ds: Dataset) -> tuple[list, np.ndarray, np.ndarray]:
+        """Along the path from ``a`` to ``b``: the test error at every alpha, and every training
+        example's midpoint train-loss barrier and 0-1 error barrier (:func:`path_barriers`)."""
+        errors, losses, wrong = [], [], []
+        for alpha in ALPHAS:
+            model.load_state_dict(interpolate(a, b, alpha))
+            acc, _ = evaluate(model, ds.x_test, ds.y_test, ds.num_classes)
+            errors.append(1.0 - acc)
+            loss, err = loss_and_error(model, ds.x_train, ds.y_train)
+            losses.append(loss)
+            wrong.append(err)
+        return errors, *path_barriers(np.stack(losses), np.stack(wrong))
+
     def run(self, rd: RunDir, ctx: Context) -> dict:
         ds = self.data.load()
         states = [self.copy(i).final_weights(ctx.out) for i in range(self.copies)]
         model = self.copy(0).model(ds).to(ctx.device)
-        paths, barriers, per_example = [], [], []
+        paths, barriers, loss_b, error_b = [], [], [], []
         for i, j in pairwise_barriers(states):
-            errors = []
-            for a in ALPHAS:
-                model.load_state_dict(interpolate(states[i], states[j], a))
-                acc, _ = evaluate(model, ds.x_test, ds.y_test, ds.num_classes)
-                errors.append(1.0 - acc)
+            errors, lb, eb = self._pair(model, states[i], states[j], ds)
             paths.append(errors)
             barriers.append(error_barrier(errors))
-            ce = []
-            for a in (0.0, 0.5, 1.0):
-                model.load_state_dict(interpolate(states[i], states[j], a))
-                ce.append(per_example_loss(model, ds.x_train, ds.y_train))
-            per_example.append(ce[1] - 0.5 * (ce[0] + ce[2]))
-        per_pair = np.stack(per_example, axis=1)  # (N, pairs)
+            loss_b.append(lb)
+            error_b.append(eb)
+        per_pair = np.stack(loss_b, axis=1)  # (N, pairs)
         table = score_table(ds, per_pair, list(range(per_pair.shape[1])))
         atomic_write_parquet(rd.file("scores.parquet"), table)
+        loss_mean, error_mean = per_pair.mean(axis=1), np.stack(error_b, axis=1).mean(axis=1)
+        examples = pd.DataFrame({"index": ds.index, "loss_barrier": loss_mean, "error_barrier": error_mean})
+        atomic_write_parquet(rd.file(PER_EXAMPLE), examples)
         return {
             "method": "lmc-barrier",
             "rewind_step": self.rewind.step,
@@ -285,7 +306,14 @@ class LmcJob(BuildsModel, Job):
             "error_barrier": float(np.mean(barriers)),
             "error_barriers": barriers,
             "train_ce_barrier_mean": float(per_pair.mean()),
+            "lmc_threshold": LMC_THRESHOLD,
+            "lmc_fraction": lmc_fraction(loss_mean, LMC_THRESHOLD),
+            "lmc_fraction_error": lmc_fraction(error_mean, 0.0),
             "dataset": self.data.key(),
             "num_examples": ds.num_train,
             "runtime": {**runtime_info(), "device": ctx.device},
         }
+
+    def per_example(self, out) -> pd.DataFrame:
+        """Every training example's barriers (index, loss_barrier, error_barrier; mean over pairs)."""
+        return read_parquet_file(self.path(out) / PER_EXAMPLE, "per-example barriers")

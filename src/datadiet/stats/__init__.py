@@ -3,8 +3,10 @@
 * :mod:`datadiet.stats.intervals` — paired t and bootstrap intervals, Welch's interval.
 * :mod:`datadiet.stats.hypotheses` — one-sided t tests, TOST equivalence, Holm, seeds needed.
 * :mod:`datadiet.stats.verdicts` — claims judged *established*, *not established* or *refuted*.
+* :mod:`datadiet.stats.correlation` — Spearman's rho with its interval and the same verdicts.
 """
 
+from datadiet.stats.correlation import Correlation, spearman_verdict
 from datadiet.stats.hypotheses import (
     DEFAULT_ALPHA,
     DEFAULT_MARGIN,
@@ -38,6 +40,7 @@ __all__ = [
     "NOT_ESTABLISHED",
     "REFUTED",
     "Claim",
+    "Correlation",
     "Interval",
     "Verdict",
     "bootstrap_distribution",
@@ -48,6 +51,7 @@ __all__ = [
     "p_less",
     "paired_differences",
     "seeds_needed",
+    "spearman_verdict",
     "t_interval",
     "tost",
     "tost_welch",

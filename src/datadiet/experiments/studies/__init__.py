@@ -7,10 +7,10 @@ from pathlib import Path
 
 from datadiet.errors import DataDietError
 from datadiet.experiments.studies.diet import DietStudy
-from datadiet.experiments.studies.lottery import FASHION, MNIST1D, LotteryStudy
+from datadiet.experiments.studies.lottery import MNIST1D, LotteryStudy
 from datadiet.validation import check_choice
 
-LOTTERY_SETTINGS = {s.data.name: s for s in (MNIST1D, FASHION)}
+LOTTERY_SETTINGS = {s.data.name: s for s in (MNIST1D,)}
 
 
 def _diet(results: Path, only: str | None) -> list:

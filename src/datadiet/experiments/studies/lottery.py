@@ -1,27 +1,36 @@
-"""The lottery-ticket study at CPU scale (Paul et al. 2022's questions on MNIST-1D, confirmed on
-Fashion-MNIST), regenerated in one sitting:
+"""The lottery-ticket study at CPU scale: Paul et al. 2022's three claims, in a regime where IMP without
+rewinding fails, regenerated in one sitting:
 
     datadiet study lottery --out runs --results results --executor ray --workers 2 --threads 1
 
-1. **Gate**: IMP with rewinding to step k for k in 0, 8, 32, 96 (2 replicates, 14 levels: 95.6% of
-   the weights pruned). k* is the smallest k whose deepest level matches the dense network (mean test
-   accuracy at most 0.5 points below the dense mean) where k = 0 does not.
-2. **Data-diet pre-training** at k*: the k* pre-training steps on a class-balanced subset of 128 or 512
-   examples, random, easiest or hardest by EL2N (4 seeds at epoch 2); and at 512 examples, the same at
-   the other gate steps (do easy examples get there in fewer steps, hard ones in more?).
-3. **Linear mode connectivity** from every rewind point (2 copies): does a low barrier predict IMP's
-   success better than the rewind point's own accuracy?
-4. **Fashion-MNIST**: the gate at k = 0 and k = 100 with the CNN, one replicate, 6 levels.
+0. **Pilots** (kept in the report): what makes IMP fail at k = 0 here. Each pilot is IMP from k = 0 and
+   from later steps, 2 replicates; the regime is the one whose k = 0 falls clearly below its dense
+   network while a later step comes close (a learning-rate warm-up, for example, hides the effect).
+1. **Gate**: IMP (rate 0.2, ``levels`` levels) from a fine grid of rewind steps k on the full data,
+   ``replicates`` replicates, random pruning and random re-initialisation at every k; linear mode
+   connectivity (``copies`` copies, per-example barriers kept) from every rewind point. Each step's
+   deepest level is judged against the dense network trained from the *same* rewind point (level 0
+   of that row). k* is chosen on **validation** (:func:`datadiet.tables.lottery.gate_choice`), and
+   the failing step k_fail is the largest step below k* not established to match on validation.
+2. **Data-diet pre-training**, planned once the gate is done: at k*, random subsets of every size in
+   ``sizes`` (does a small random subset suffice?) and easy/hard subsets of ``size`` (by EL2N, 4 seeds
+   at epoch 2); at k_fail, random, easy and hard subsets of ``size`` (do easy examples get there in
+   fewer steps?). LMC from each of these rewind points too.
+3. **Verdicts** (test accuracy, by the statistics core, Holm over the report's claims): k = 0 fails,
+   rewinding helps, claims (1) and (2); claim (3), "the more examples are linearly mode connected, the
+   better IMP does", is Spearman's rho over the rewind points (step, data, replicate) with its interval.
 
-Each setting is an experiment like any other (:class:`LotteryStudy`: every job cached, resumable, on
-any executor, run by :func:`datadiet.engine.run_experiment`; its second phase is planned once the
-gate's jobs are done); tables go to ``RESULTS/lottery-*/`` with their figures, ``report.md``
+The study is an experiment like any other (:class:`LotteryStudy`: every job cached, resumable, on any
+executor, run by :func:`datadiet.engine.run_experiment`; its second phase is planned once the gate's
+jobs are done); tables go to ``RESULTS/lottery-mnist1d/`` with their figures, ``report.md``
 (:func:`datadiet.reports.lottery_study.study_markdown`, also the README's block) and ``summary.json``.
+``QUICK`` is the part ``datadiet reproduce --quick`` runs: k = 0 and one later step, and a random
+subset there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -36,10 +45,31 @@ from datadiet.plots.lottery import accuracy_vs_remaining, accuracy_vs_subset_siz
 from datadiet.reports.lottery_study import study_markdown
 from datadiet.runs import atomic_write_bytes, read_json
 from datadiet.stages.score import ScoreConfig, ScoreJob
-from datadiet.tables.lottery import MATCH_POINTS, deepest_by_rewind_point, gate_choice
+from datadiet.stats import judge
+from datadiet.tables.lottery import (
+    MATCH_POINTS,
+    failing_step,
+    gate_choice,
+    lmc_points,
+    predictor_verdicts,
+    study_claims,
+)
+from datadiet.tables.verdicts import verdict_records, verdict_table
 from datadiet.training import TrainConfig
 
 VAL_FRACTION = 0.1  # held out of training: the gate chooses k* on it
+TEST_SAMPLES = 10_000  # MNIST-1D test examples: one run's binomial standard error ~0.17 points at 97%
+KINDS = ("random", "easy", "hard")
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """One candidate regime: IMP from each of ``ks`` with ``train``, ``replicates`` replicates."""
+
+    label: str
+    train: TrainConfig
+    ks: tuple[int, ...]
+    replicates: int = 2
 
 
 @dataclass(frozen=True)
@@ -50,30 +80,45 @@ class Study:
     levels: int
     replicates: int
     gate_ks: tuple[int, ...]
-    branch_ks: tuple[int, ...]
+    branch_levels: tuple[int, ...] = ()
+    copies: int = 3
     sizes: tuple[int, ...] = ()
-    steps_size: int | None = None
+    size: int | None = None  # the easy/hard/random size compared at k* and k_fail
+    pilots: tuple[Pilot, ...] = ()
 
 
+MNIST1D_DATA = DatasetSpec("mnist1d", samples=5000, val_fraction=VAL_FRACTION, test_samples=TEST_SAMPLES)
+NO_WARMUP = TrainConfig(model="resnet1d", epochs=10, batch_size=128, lr=0.4, schedule="step", warmup=0.0)
+PILOTS = (
+    Pilot("lr 0.4, no warm-up, step decay (chosen)", NO_WARMUP, (0, 32, 96)),
+    Pilot("the same at width 2", replace(NO_WARMUP, width=2.0), (0, 96)),
+    Pilot("lr 0.4, 20% warm-up, one-cycle (the earlier study)", TrainConfig(model="resnet1d", epochs=10, lr=0.4), (0,)),
+    Pilot("lr 0.1, no warm-up, step decay", replace(NO_WARMUP, lr=0.1), (0, 32)),
+)
 MNIST1D = Study(
     name="lottery-mnist1d",
-    data=DatasetSpec("mnist1d", samples=5000, val_fraction=VAL_FRACTION),
-    train=TrainConfig(model="resnet1d", epochs=10, batch_size=128, lr=0.4),
+    data=MNIST1D_DATA,
+    train=NO_WARMUP,
     levels=14,
-    replicates=2,
-    gate_ks=(0, 8, 32, 96),
-    branch_ks=(0,),
+    replicates=4,
+    gate_ks=(0, 4, 8, 16, 32, 64),
+    branch_levels=(7, 14),
+    copies=3,
     sizes=(128, 512),
-    steps_size=512,
+    size=512,
+    pilots=PILOTS,
 )
-FASHION = Study(
-    name="lottery-fashion-mnist",
-    data=DatasetSpec("fashion-mnist", val_fraction=VAL_FRACTION),
-    train=TrainConfig(model="cnn", epochs=2, batch_size=128, lr=0.2),
-    levels=6,
-    replicates=1,
-    gate_ks=(0, 100),
-    branch_ks=(),
+QUICK = Study(
+    name="lottery-quick",
+    data=MNIST1D_DATA,
+    train=NO_WARMUP,
+    levels=14,
+    replicates=4,
+    gate_ks=(0, 32),
+    branch_levels=(14,),
+    copies=2,
+    sizes=(128,),
+    size=None,
 )
 
 
@@ -85,22 +130,27 @@ def _lottery(study: Study, k: int, pretrain: str = "full", branches: bool = Fals
         pretrain=pretrain,
         replicates=study.replicates,
         branches=branches,
+        branch_levels=study.branch_levels if branches else (),
     )
 
 
 def _lmc(study: Study, k: int, pretrain: str = "full") -> LmcConfig:
-    return LmcConfig(train=study.train, from_step=k, pretrain=pretrain, replicates=study.replicates)
+    return LmcConfig(
+        train=study.train, from_step=k, pretrain=pretrain, copies=study.copies, replicates=study.replicates
+    )
 
 
 def gate_step(lottery: pd.DataFrame, levels: int) -> tuple[int | None, dict]:
     """k* and what it rests on (:func:`datadiet.tables.lottery.gate_choice`: chosen on validation
-    accuracy by the verdicts of the statistics core), with the dense and deepest means per k (test)."""
+    accuracy by the verdicts of the statistics core), with the dense and deepest means per k (test)
+    and the failing step (:func:`datadiet.tables.lottery.failing_step`)."""
     k, info = gate_choice(lottery, levels)
     full = lottery[(lottery["pretrain"] == "full") & (lottery["condition"] == "imp")]
     dense = full[full["level"] == 0].groupby("rewind_step")["test_accuracy"].mean()
     deep = full[full["level"] == levels].groupby("rewind_step")["test_accuracy"].mean()
     info["dense"] = {int(k): float(a) for k, a in dense.items()}
     info["deep"] = {int(k): float(a) for k, a in deep.items()}
+    info["k_fail"] = failing_step(lottery, levels, k)
     return k, info
 
 
@@ -120,42 +170,50 @@ class LotteryStudy:
         """EL2N (4 seeds at epoch 2) for the easy and hard pre-training subsets."""
         return ScoreJob(self.data, ScoreConfig(method="el2n", epoch=2, seeds=(0, 1, 2, 3), train=self.study.train))
 
+    def pilot_experiments(self) -> list[tuple[Pilot, LotteryExperiment]]:
+        s = self.study
+        return [
+            (p, LotteryExperiment(self.data, LotteryConfig(train=p.train, levels=s.levels, rewind_step=k,
+                                                           replicates=p.replicates, branches=False)))
+            for p in s.pilots
+            for k in p.ks
+        ]  # fmt: skip
+
     def gate_configs(self) -> tuple[dict, dict]:
-        """The gate: IMP and LMC from every gate step, pre-trained on the full data."""
+        """The gate: IMP (with its random baselines) and LMC from every gate step, on the full data."""
         study = self.study
-        lot = {k: _lottery(study, k, branches=k in study.branch_ks) for k in study.gate_ks}
+        lot = {k: _lottery(study, k, branches=True) for k in study.gate_ks}
         lmc = {(k, "full"): _lmc(study, k) for k in study.gate_ks}
         return lot, lmc
 
-    def subset_configs(self, k_star: int) -> tuple[dict, dict]:
-        """The data-diet pre-training at k* (every kind and size), and at the other gate steps."""
-        study, lot, lmc = self.study, {}, {}
-        if k_star not in study.branch_ks:
-            lot[(k_star, "branches")] = _lottery(study, k_star, branches=True)
-        for kind in ("random", "easy", "hard"):
-            for n in study.sizes:
-                lot[(k_star, f"{kind}:{n}")] = _lottery(study, k_star, f"{kind}:{n}")
-                lmc[(k_star, f"{kind}:{n}")] = _lmc(study, k_star, f"{kind}:{n}")
-            for k in study.gate_ks:
-                if k not in (0, k_star):
-                    p = f"{kind}:{study.steps_size}"
-                    lot[(k, p)] = _lottery(study, k, p)
-                    lmc[(k, p)] = _lmc(study, k, p)
-        return lot, lmc
+    def subset_conditions(self, k_star: int, k_fail: int | None) -> list[tuple[int, str]]:
+        """(step, pre-training) of the data-diet phase: random subsets of every size at k*, and the
+        three kinds of ``size`` at k* and at k_fail."""
+        s = self.study
+        out = [(k_star, f"random:{n}") for n in s.sizes]
+        if s.size is not None:
+            for k in (k_star, k_fail):
+                if k:
+                    out += [(k, f"{kind}:{s.size}") for kind in KINDS]
+        return list(dict.fromkeys(out))
+
+    def needs_scores(self) -> bool:
+        return self.study.size is not None
 
     def experiments(self, out: Path) -> tuple[list, list, bool]:
         """The lottery and LMC experiments planned so far, and whether the gate's jobs are all done."""
         data, lot, lmc = self.data, *self.gate_configs()
         lotteries = [LotteryExperiment(data, c) for c in lot.values()]
         lmcs = [LmcExperiment(data, c) for c in lmc.values()]
-        first = [j for e in lotteries + lmcs for j in e.plan()] + ([self.score_job()] if self.study.sizes else [])
+        first = [j for e in lotteries + lmcs for j in e.plan()] + ([self.score_job()] if self.needs_scores() else [])
         gated = all(j.is_done(out) for j in closure(first))
-        k_star = self.chosen_k(out) if gated else None
-        if gated and self.study.sizes and k_star is not None:
-            table = self.score_job().load(out).table
-            more_lot, more_lmc = self.subset_configs(k_star)
-            lotteries += [LotteryExperiment(data, c, table) for c in more_lot.values()]
-            lmcs += [LmcExperiment(data, c, table) for c in more_lmc.values()]
+        if gated:
+            k_star, info = self.chosen(out)
+            if k_star is not None:
+                table = self.score_job().load(out).table if self.needs_scores() else None
+                for k, p in self.subset_conditions(k_star, info["k_fail"]):
+                    lotteries.append(LotteryExperiment(data, _lottery(self.study, k, p), table))
+                    lmcs.append(LmcExperiment(data, _lmc(self.study, k, p), table))
         return lotteries, lmcs, gated
 
     def gate(self, out: Path) -> tuple[int | None, dict]:
@@ -163,13 +221,18 @@ class LotteryStudy:
         rows = pd.concat([LotteryExperiment(self.data, c).collect(out)["results"] for c in lot.values()])
         return gate_step(rows.reset_index(drop=True), self.study.levels)
 
-    def chosen_k(self, out: Path) -> int | None:
-        return self.gate(out)[0] if self.k_star is None else self.k_star
+    def chosen(self, out: Path) -> tuple[int | None, dict]:
+        k, info = self.gate(out)
+        if self.k_star is not None:
+            k = self.k_star
+            info = {**info, "k_fail": next((g for g in reversed(self.study.gate_ks) if 0 < g < k), None)}
+        return k, info
 
     def plan(self, out: Path) -> list[Job]:
-        lotteries, lmcs, gated = self.experiments(out)
-        jobs = [j for e in lotteries + lmcs for j in e.plan()]
-        return jobs + ([self.score_job()] if self.study.sizes else [])
+        lotteries, lmcs, _ = self.experiments(out)
+        jobs = [j for _, e in self.pilot_experiments() for j in e.plan()]
+        jobs += [j for e in lotteries + lmcs for j in e.plan()]
+        return jobs + ([self.score_job()] if self.needs_scores() else [])
 
     def folder(self, out: Path) -> Path:
         return Path(self.results) / self.study.name
@@ -179,22 +242,52 @@ class LotteryStudy:
         lot = pd.concat([e.collect(out)["results"] for e in lotteries], ignore_index=True)
         lot = lot.drop_duplicates(subset=["condition", "replicate", "level", "rewind_step", "pretrain"])
         lmc = pd.concat([e.collect(out)["results"] for e in lmcs], ignore_index=True)
-        for df in (lot, lmc):
-            df["run_dir"] = df["run_dir"].map(lambda p: Path(p).name)  # portable: the job key, not this machine's path
-        return {"lottery": lot, "lmc": lmc}
+        examples = []
+        for e in lmcs:
+            for r, job in enumerate(e.jobs):
+                t = job.per_example(out)
+                t.insert(0, "replicate", r)
+                t.insert(0, "pretrain", e.config.pretrain)
+                t.insert(0, "from_step", e.config.from_step)
+                examples.append(t)
+        pilots = []
+        for p, e in self.pilot_experiments():
+            rows = e.collect(out)["results"]
+            rows.insert(0, "pilot", p.label)
+            pilots.append(rows)
+        tables = {"lottery": lot, "lmc": lmc, "lmc_examples": pd.concat(examples, ignore_index=True)}
+        if pilots:
+            tables["pilots"] = pd.concat(pilots, ignore_index=True)
+        for df in tables.values():
+            if "run_dir" in df.columns:
+                df["run_dir"] = df["run_dir"].map(lambda p: Path(p).name)  # portable: the job key
+        return tables
 
     def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
         study = self.study
-        found, gate = self.gate(out)
+        k_star, gate = self.chosen(out)
+        claims = study_claims(
+            tables["lottery"], study.levels, k_star=k_star, k_fail=gate["k_fail"], sizes=study.sizes,
+            size=study.size or 0,
+        )  # fmt: skip
+        verdicts = verdict_records(verdict_table(judge(claims)))
+        points = lmc_points(tables["lottery"], tables["lmc"], study.levels)
         return {
             "dataset": self.data.key(),
             "train": study.train,
             "levels": study.levels,
             "replicates": study.replicates,
             "gate_ks": study.gate_ks,
-            "k_star": found if self.k_star is None else self.k_star,
+            "copies": study.copies,
+            "k_star": k_star,
+            "k_fail": gate["k_fail"],
             "gate": gate,
             "match_points": MATCH_POINTS,
+            "verdicts": verdicts,
+            "predictors": [c.as_dict() for c in predictor_verdicts(points)] if len(points) else [],
+            "pilots": [
+                {"label": p.label, "train": p.train, "ks": p.ks, "replicates": p.replicates} for p in study.pilots
+            ],
         }
 
     def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
@@ -218,67 +311,63 @@ def run_study(
     return run_experiment(exp, out=out, executor=executor, device=device, command=command).summary
 
 
+TABLES = ("lottery", "lmc", "lmc_examples", "pilots")
+
+
 def load_study(folder: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
     """``(summary, tables)`` of a finished study folder."""
-    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in ("lottery", "lmc")}
+    tables = {n: pd.read_parquet(folder / f"{n}.parquet") for n in TABLES if (folder / f"{n}.parquet").exists()}
     return read_json(folder / "summary.json"), tables
+
+
+def _setup(s: dict) -> str:
+    t = s["train"]
+    return f"{s['dataset']['name']}, {t['model']}, lr {t['lr']:g} ({t['schedule']}), {s['replicates']} replicates"
 
 
 def figures(s: dict, tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, str]:
     """The study's figures, drawn from its summary and tables into ``folder``."""
-    lot, lmc = tables["lottery"], tables["lmc"]
-    levels, k_star = s["levels"], s["k_star"]
-    t = s["train"]
-    setup = (
-        f"{s['dataset']['name']}, {t['model']}, lr {t['lr']:g}, {t['epochs']} epochs, {s['replicates']} replicate(s)"
-    )
+    lot, lmc, levels, k_star = tables["lottery"], tables["lmc"], s["levels"], s["k_star"]
+    setup = _setup(s)
     full = lot[lot["pretrain"] == "full"].copy()
     names = {"imp": "IMP", "random-prune": "random pruning", "random-reinit": "random re-init"}
     full["line"] = [f"{names[c]}, rewind to step {k}" for c, k in zip(full["condition"], full["rewind_step"])]
+    shown = full[(full["condition"] == "imp") | (full["rewind_step"].isin([0, k_star]))]
     out = {
         "gate": accuracy_vs_remaining(
-            full, folder / "gate_accuracy_vs_remaining.png", title=f"IMP by rewind step: {setup}", group="line"
+            shown, folder / "gate_accuracy_vs_remaining.png", title=f"IMP by rewind step: {setup}", group="line"
         )
     }
-    for k in sorted(set(lmc.loc[lmc["pretrain"] == "full", "from_step"])):
+    for k in sorted({0, k_star} - {None}):
         paths = [
             np.asarray(p, dtype=float) for p in lmc.loc[(lmc["pretrain"] == "full") & (lmc["from_step"] == k), "path"]
         ]
-        out[f"path_k{k}"] = interpolation_paths(
-            ALPHAS, paths, folder / f"error_along_path_k{k}.png", title=f"copies trained from step {k}: {setup}"
-        )
-    if k_star is not None and (lot["pretrain"] != "full").any():
-        sub = lot[(lot["rewind_step"] == k_star) & (lot["condition"] == "imp") & (lot["level"] == levels)].copy()
-        sub = sub[sub["pretrain"] != "full"]
+        if paths:
+            out[f"path_k{k}"] = interpolation_paths(
+                ALPHAS, paths, folder / f"error_along_path_k{k}.png", title=f"copies trained from step {k}: {setup}"
+            )
+    sub = lot[(lot["condition"] == "imp") & (lot["level"] == levels) & (lot["pretrain"] != "full")]
+    if k_star is not None and (sub["rewind_step"] == k_star).any():
+        sub = sub[sub["rewind_step"] == k_star].copy()
         sub["kind"] = sub["pretrain"].str.split(":").str[0]
-        dense_full = lot[(lot["rewind_step"] == k_star) & (lot["pretrain"] == "full") & (lot["condition"] == "imp")]
+        dense_full = full[(full["rewind_step"] == k_star) & (full["condition"] == "imp") & (full["level"] == levels)]
         out["subsets"] = accuracy_vs_subset_size(
             sub,
             folder / "subset_size.png",
-            full=dense_full.loc[dense_full["level"] == levels, "test_accuracy"],
+            full=dense_full["test_accuracy"],
             title=f"deepest level ({100 * (1 - 0.8**levels):.1f}% pruned), rewind step {k_star}: {setup}",
         )
-    deep = deepest_by_rewind_point(lot, lmc, levels)
-    deep["kind"] = deep["pretrain"].str.split(":").str[0] + " (k=" + deep["rewind_step"].astype(str) + ")"
-    deep["accuracy_pct"] = 100 * deep["test_accuracy"]
-    out["barrier"] = scatter(
-        deep.assign(barrier_pct=100 * deep["error_barrier"]),
-        "barrier_pct",
-        "accuracy_pct",
-        folder / "barrier_vs_accuracy.png",
-        hue="kind",
-        xlabel="test-error barrier from the rewind point (points)",
-        ylabel="test accuracy at the deepest level (%)",
-        title="barrier vs sparse accuracy",
-    )
-    out["rewind_accuracy"] = scatter(
-        deep.assign(rewind_pct=100 * deep["rewind_accuracy"]),
-        "rewind_pct",
-        "accuracy_pct",
-        folder / "rewind_accuracy_vs_accuracy.png",
-        hue="kind",
-        xlabel="test accuracy of the rewind point itself (%)",
-        ylabel="test accuracy at the deepest level (%)",
-        title="rewind-point accuracy vs sparse accuracy",
-    )
+    points = lmc_points(lot, lmc, levels)
+    if len(points):
+        points["kind"] = points["pretrain"] + " (k=" + points["rewind_step"].astype(str) + ")"
+        out["lmc"] = scatter(
+            points.assign(lmc_pct=100 * points["lmc_fraction"]),
+            "lmc_pct",
+            "imp_gap",
+            folder / "lmc_fraction_vs_imp.png",
+            hue="kind",
+            xlabel="training examples linearly mode connected from the rewind point (%)",
+            ylabel="deepest level minus its dense network (points)",
+            title="more connected examples, better IMP? (one point per rewind point and replicate)",
+        )
     return {k: str(v) for k, v in out.items()}

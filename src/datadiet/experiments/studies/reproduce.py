@@ -32,6 +32,8 @@ from cleanlab.filter import find_label_issues
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, Job, closure, run_experiment
 from datadiet.experiments.seeds import seeds_advice
+from datadiet.experiments.studies.lottery import QUICK as LOTTERY_QUICK
+from datadiet.experiments.studies.lottery import LotteryStudy, Study
 from datadiet.experiments.sweep import SweepConfig, SweepSpec, sweep_figures
 from datadiet.reports.reproduce import FINDINGS, reproduce_markdown
 from datadiet.runs import atomic_write_bytes
@@ -40,6 +42,7 @@ from datadiet.selection import noisy_recall
 from datadiet.stages.score import ScoreConfig, ScoreJob
 from datadiet.stats import Claim, judge, paired_differences
 from datadiet.tables import seed_accuracies, verdict_records, verdict_table
+from datadiet.tables.lottery import lmc_points, predictor_verdicts, study_claims
 from datadiet.training import TrainConfig
 
 
@@ -58,6 +61,7 @@ class Setting:
     noise: float = 0.1
     early_epochs: tuple[float, ...] = (0.5, 1, 2)
     top: float = 0.1  # the top-scored fraction that should catch the flipped labels
+    lottery: Study | None = LOTTERY_QUICK  # the lottery study's quick part (findings 9-11)
 
     def sweep(self) -> SweepConfig:
         return SweepConfig(
@@ -107,8 +111,17 @@ class Reproduction:
         noisy = ScoreJob(self.noisy_data(), ScoreConfig("el2n", epoch=s.score_epoch, seeds=seeds, train=s.train))
         return {"early": early, "noisy": [noisy]}
 
+    def lottery(self) -> LotteryStudy | None:
+        """The lottery study's quick part: IMP from k = 0 and from the last gate step, which is fixed as
+        k* (nothing is chosen), a random subset before k*, and LMC from each rewind point."""
+        study = self.setting.lottery
+        return None if study is None else LotteryStudy(study, self.results, k_star=max(study.gate_ks))
+
     def plan(self, out: Path | None = None) -> list[Job]:
         jobs = [j for sw in self.sweeps() for j in sw.plan()]
+        lottery = self.lottery()
+        if lottery is not None:
+            jobs += lottery.plan(out)
         return closure(jobs + [j for js in self.score_jobs().values() for j in js])
 
     def folder(self, out: Path) -> Path:
@@ -118,6 +131,10 @@ class Reproduction:
         epochs, steps = (sw.collect(out) for sw in self.sweeps())
         tables = {"results": epochs["results"], "equal_steps": steps["results"], "kirsch": epochs["kirsch"]}
         tables["label_noise"] = self.label_noise_table(out)
+        lottery = self.lottery()
+        if lottery is not None:
+            lot = lottery.collect(out)
+            tables.update({"lottery": lot["lottery"], "lmc": lot["lmc"]})
         return tables
 
     def label_noise_table(self, out: Path) -> pd.DataFrame:
@@ -149,12 +166,20 @@ class Reproduction:
         out_table["chance"] = self.setting.top
         return out_table
 
-    def claims(self, tables: dict[str, pd.DataFrame]) -> list[Claim]:
-        return finding_claims(tables, self.setting)
+    def claims(self, tables: dict[str, pd.DataFrame], out: Path) -> list[Claim]:
+        claims = finding_claims(tables, self.setting)
+        lottery = self.lottery()
+        if lottery is not None:
+            claims += lottery_claims(tables, lottery, out)
+        return claims
 
     def summary(self, tables: dict[str, pd.DataFrame], out: Path) -> dict:
         epochs = self.sweeps()[0].summary(tables, out)
-        verdicts = verdict_records(verdict_table(judge(self.claims(tables))))
+        verdicts = verdict_records(verdict_table(judge(self.claims(tables, out))))
+        lottery = self.lottery()
+        if lottery is not None:
+            points = lmc_points(tables["lottery"], tables["lmc"], lottery.study.levels)
+            verdicts += [{**c.as_dict(), "finding": 11} for c in predictor_verdicts(points)[:1]]
         advice = seeds_advice([j.path(out) for j in self.score_jobs()["early"]])
         return {
             **{k: epochs[k] for k in ("dataset", "class_names", "num_train", "config", "scored_at")},
@@ -163,6 +188,20 @@ class Reproduction:
             "grand_init_vs_input_norm": epochs.get("grand_init_vs_input_norm"),
             "seeds_advice": {"sentence": advice["sentence"], "rows": advice["rows"]},
             "label_noise_setup": {"rate": self.setting.noise, "top": self.setting.top},
+            **({"lottery_setup": self.lottery_summary(out)} if lottery is not None else {}),
+        }
+
+    def lottery_summary(self, out: Path) -> dict:
+        study = self.setting.lottery
+        k_star, gate = self.lottery().chosen(out)
+        return {
+            "train": study.train,
+            "levels": study.levels,
+            "replicates": study.replicates,
+            "gate_ks": study.gate_ks,
+            "k_star": k_star,
+            "gate_established": gate.get("established"),
+            "sizes": study.sizes,
         }
 
     def report(self, tables: dict[str, pd.DataFrame], summary: dict, folder: Path) -> dict:
@@ -250,6 +289,18 @@ def finding_claims(tables: dict[str, pd.DataFrame], setting: Setting) -> list[Cl
             )
         )
     return claims
+
+
+def lottery_claims(tables: dict[str, pd.DataFrame], lottery: LotteryStudy, out: Path) -> list[Claim]:
+    """Findings 9 and 10 from the lottery study's quick part: IMP needs rewinding (k = 0 falls below
+    its dense network, k* matches its own, and beats k = 0), and a small random subset suffices for
+    the k* pre-training steps; claim (2) needs the full study's easy/hard subsets."""
+    lot, levels = tables["lottery"], lottery.study.levels
+    k_star, _ = lottery.chosen(out)
+    claims = study_claims(lot, levels, k_star=k_star, k_fail=None, sizes=lottery.study.sizes, size=0)
+    finding = lambda c: 10 if c.text.startswith("(1)") else 9
+    keep = [c for c in claims if not c.text.startswith("hard")]
+    return [replace(c, extra={**c.extra, "finding": finding(c)}) for c in keep]
 
 
 def _claim(finding: int, text: str, kind: str, a: dict, b: dict) -> Claim:
