@@ -69,8 +69,8 @@ class ParquetSource(LazySource):
             start = 0
             for s, path in enumerate(self.shards[part]):
                 try:
-                    meta = pq.ParquetFile(path).metadata
-                    names = set(meta.schema.names)
+                    shard = pq.ParquetFile(path)
+                    meta, names = shard.metadata, set(shard.schema_arrow.names)
                 except Exception as e:
                     raise DataDietError(f"corrupt parquet shard {path}: {_one_line(e)}") from None
                 missing = sorted({"image", "label"} - names)
@@ -103,15 +103,17 @@ class ParquetSource(LazySource):
         except Exception as e:
             raise DataDietError(f"corrupt parquet shard {path}: {_one_line(e)}") from None
 
-    def _decode(self, part: str, table, first: int) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, part: str, table, first, shape=None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``table`` decoded; ``first``: the row number of its first row (an int) or of each row."""
         images = table.column("image").to_pylist()
-        x = [decode_image(b, f"{self.what(part)} row {first + i}") for i, b in enumerate(images)]
-        shape = x[0].shape if x else ()
+        rows = np.arange(len(images)) + first if np.isscalar(first) else np.asarray(first)
+        x = [decode_image(b, f"{self.what(part)} row {rows[i]}") for i, b in enumerate(images)]
+        shape = shape or (x[0].shape if x else ())
         for i, a in enumerate(x):
             if a.shape != shape:
                 raise DataDietError(
-                    f"{self.what(part)} row {first + i}: image of shape {a.shape}, row {first} {shape}: mixed image "
-                    "sizes or modes; resize them"
+                    f"{self.what(part)} row {rows[i]}: image of shape {a.shape}, the first training image {shape}: "
+                    "mixed image sizes or modes; resize them"
                 )
         labels = table.column("label")
         if labels.null_count:
@@ -136,7 +138,7 @@ class ParquetSource(LazySource):
     def chunks(self, part: str = "train"):
         for k, (_, _, first, rows) in enumerate(self.groups[part]):
             if rows:
-                x, y = self._decode(part, self.read_group(part, k), first)
+                x, y = self._decode(part, self.read_group(part, k), first, self.raw_meta(part)[2])
                 yield first, x, y
 
     def take_table(self, part: str, indices, columns=("image", "label")):
@@ -163,7 +165,7 @@ class ParquetSource(LazySource):
         return table.take(pa.array(back))
 
     def raw_take(self, part, indices):
-        return self._decode(part, self.take_table(part, indices), 0)
+        return self._decode(part, self.take_table(part, indices), indices, self.raw_meta(part)[2])
 
 
 class FolderSource(LazySource):

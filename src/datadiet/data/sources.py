@@ -137,12 +137,15 @@ class LazySource:
             )
         xs = _examples(what, x, self.scale)
         ys = _labels(f"{what} labels", np.asarray(y), xs.shape[0])
-        names = self.class_names_given
-        if names is not None and ys.size and ys.max() >= len(names):
-            raise DataDietError(
-                f"{what}: label {int(ys.max())} is outside the {len(names)} classes ({', '.join(names)})"
-            )
+        self._check_classes(part, ys)
         return xs, ys
+
+    def _check_classes(self, part: str, y: np.ndarray) -> None:
+        names = self.class_names_given
+        if names is not None and y.size and y.dtype.kind in "iu" and y.max() >= len(names):
+            raise DataDietError(
+                f"{self.what(part)}: label {int(y.max())} is outside the {len(names)} classes ({', '.join(names)})"
+            )
 
     def chunks(self, part: str = "train"):
         """(start, raw x, raw y) for consecutive chunks of ``chunk_rows`` rows."""
@@ -263,7 +266,10 @@ class LazySource:
 
     def to_dataset(self) -> Dataset:
         """The in-memory Dataset: exactly ``from_arrays`` of the same arrays."""
-        return from_arrays(self.name, **self.arrays(), class_names=self.class_names_given, scale=self.scale)
+        arrays = self.arrays()
+        for part in PARTS:
+            self._check_classes(part, arrays[f"y_{part}"])
+        return from_arrays(self.name, **arrays, class_names=self.class_names_given, scale=self.scale)
 
     def torch_dataset(self, part: str = "train") -> SourceDataset:
         return SourceDataset(self, part)
@@ -294,7 +300,12 @@ def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataDietError(f"npy file not found: {path}")
     try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise DataDietError(f"corrupt npy file {path}: not an .npy file as np.save writes it")
         a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except DataDietError:
+        raise
     except ValueError as e:
         if "allow_pickle" in str(e) or "Object arrays" in str(e):
             raise DataDietError(
