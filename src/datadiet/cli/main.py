@@ -70,7 +70,7 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last stdout line")]
-DatasetArg = Annotated[str, typer.Argument(help="dataset name, or npz:PATH")]
+DatasetArg = Annotated[str, typer.Argument(help="dataset name, or npz:PATH, folder:PATH, npy:DIR, parquet:DIR")]
 ScoresOpt = Annotated[Optional[str], typer.Option("--scores", help="score table (scores.parquet) for easy:N / hard:N")]
 UnverifiedOpt = Annotated[bool, typer.Option("--unverified-tables", help=UNVERIFIED_HELP)]
 
@@ -270,7 +270,7 @@ def prune(
         Optional[str],
         typer.Option(
             "--export",
-            help="also write the pruned dataset: .npz (a folder:PATH dataset: a new folder of the kept images)",
+            help="also write the pruned dataset: .npz (folder:PATH, npy:DIR, parquet:DIR: a new folder in that format)",
         ),
     ] = None,
     balanced_by: Annotated[
@@ -310,6 +310,12 @@ def prune(
         stdout.print(
             f"storage: {storage['bytes_kept'] / 1e6:.2f} MB kept, {storage['bytes_saved'] / 1e6:.2f} MB saved "
             f"({result['bytes_per_example']} bytes per raw example)"
+        )
+    if result.get("export_storage"):
+        disk = result["export_storage"]
+        stdout.print(
+            f"export: {disk['bytes_kept'] / 1e6:.2f} MB of training data kept on disk, {disk['bytes_saved'] / 1e6:.2f} "
+            f"MB saved -> {disk['path']}"
         )
 
 

@@ -269,9 +269,9 @@ def load_mnist1d_arrays(*, samples: int, seed: int = 42, test_samples: int | Non
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def _image_split(root: Path, split: str, classes: list[str] | None):
-    from PIL import Image, UnidentifiedImageError
-
+def list_image_split(root: Path, split: str, classes: list[str] | None):
+    """The image files of ``root/split/<class>/`` (classes sorted by name unless given, files by name)
+    with their labels and the classes: the order every folder dataset's examples have."""
     folder = root / split
     if not folder.is_dir():
         raise DataDietError(f"image folder {root} has no {split}/ folder (needs {split}/<class>/<image files>)")
@@ -282,18 +282,32 @@ def _image_split(root: Path, split: str, classes: list[str] | None):
     unknown = sorted(set(found) - set(classes))
     if unknown:
         raise DataDietError(f"{folder} has class folder(s) {', '.join(unknown)} that train/ does not have")
-    images, labels, files = [], [], []
+    paths, labels = [], []
     for k, c in enumerate(classes):
         for f in sorted(p for p in (folder / c).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
-            try:
-                with Image.open(f) as im:
-                    images.append(np.asarray(im.convert("RGB")))
-            except (OSError, UnidentifiedImageError) as e:
-                raise DataDietError(f"cannot read image {f}: {_one_line(e)}") from None
+            paths.append(f)
             labels.append(k)
-            files.append(str(f.relative_to(root)))
-    if not images:
+    if not paths:
         raise DataDietError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return paths, labels, classes
+
+
+def read_rgb(f: Path) -> np.ndarray:
+    """One image file as an (H, W, 3) uint8 array; an unreadable one is a one-line DataDietError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(f) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataDietError(f"cannot read image {f}: {_one_line(e)}") from None
+
+
+def _image_split(root: Path, split: str, classes: list[str] | None):
+    paths, labels, classes = list_image_split(root, split, classes)
+    folder = root / split
+    images = [read_rgb(f) for f in paths]
+    files = [str(f.relative_to(root)) for f in paths]
     shapes = {a.shape for a in images}
     if len(shapes) > 1:
         raise DataDietError(

@@ -11,6 +11,8 @@ from pathlib import Path
 from datadiet.data import loaders
 from datadiet.data.dataset import Augment, Dataset, from_arrays
 from datadiet.data.noise import add_label_noise
+from datadiet.data.shards import ParquetSource
+from datadiet.data.sources import NpySource
 from datadiet.data.split import check_val_fraction, split_validation
 from datadiet.errors import DataDietError
 from datadiet.validation import check_fraction, check_positive_int
@@ -123,7 +125,16 @@ DATASETS: dict[str, DatasetInfo] = {
     "folder:PATH": DatasetInfo(
         "folder:PATH", "a folder of images: PATH/train/<class>/* and PATH/test/<class>/* (same size)", None
     ),  # type: ignore[arg-type]
+    "npy:DIR": DatasetInfo(
+        "npy:DIR", "a folder of .npy arrays, memory-mapped: x_train, y_train, x_test, y_test (class_names.txt)", None
+    ),  # type: ignore[arg-type]
+    "parquet:DIR": DatasetInfo(
+        "parquet:DIR", "Parquet shards DIR/train-*.parquet, DIR/test-*.parquet: columns image (encoded), label", None
+    ),  # type: ignore[arg-type]
 }
+
+# a source read lazily (datadiet.data.sources), loaded here into memory: prefix -> (class, example)
+SOURCES = {"npy:": (NpySource, "npy:my_arrays"), "parquet:": (ParquetSource, "parquet:my_shards")}
 
 
 def dataset_names() -> list[str]:
@@ -131,11 +142,13 @@ def dataset_names() -> list[str]:
 
 
 def _file_stamp(name: str):
-    """For ``npz:PATH`` (``folder:PATH``), what changes when the file (a file in the folder) is
+    """For ``npz:PATH`` (``folder:PATH``, ``npy:DIR``, ``parquet:DIR``), what changes when the file (a file in the folder) is
     rewritten, so the cache never serves stale arrays."""
-    if name.startswith("folder:"):
+    if name.startswith(("folder:", "npy:", "parquet:")):
         try:
-            return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in Path(name[7:]).rglob("*")))
+            return tuple(
+                sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in Path(name.split(":", 1)[1]).rglob("*"))
+            )
         except (OSError, ValueError):
             return None
     if not name.startswith("npz:"):
@@ -160,7 +173,12 @@ def _load_clean(
         if not name[7:]:
             raise DataDietError("dataset 'folder:' needs a path, e.g. folder:my_images")
         return _folder(name[7:])(data_dir, samples)
-    if name not in DATASETS or name in ("npz:PATH", "folder:PATH"):
+    for prefix, (source, example) in SOURCES.items():
+        if name.startswith(prefix):
+            if not name[len(prefix) :]:
+                raise DataDietError(f"dataset {prefix!r} needs a folder, e.g. {example}")
+            return source(name[len(prefix) :], name=name).to_dataset()
+    if name not in DATASETS or name in ("npz:PATH", "folder:PATH", "npy:DIR", "parquet:DIR"):
         raise DataDietError(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")
     if test_samples is not None:
         return DATASETS[name].loader(data_dir, samples, test_samples=test_samples)
@@ -185,7 +203,7 @@ def load_dataset(
     ``val_seed``, as the validation part (:func:`datadiet.data.split.split_validation`).
     """
     if not isinstance(name, str):
-        raise DataDietError(f"dataset must be a name, npz:PATH or folder:PATH, got {name!r}")
+        raise DataDietError(f"dataset must be a name, npz:PATH, folder:PATH, npy:DIR or parquet:DIR, got {name!r}")
     label_noise = check_fraction("label_noise", label_noise)
     val_fraction = check_val_fraction(val_fraction)
     if samples is not None and not name == "mnist1d":

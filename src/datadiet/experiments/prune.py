@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.export import export_source, source_of
 from datadiet.data.groups import apply_grouping
 from datadiet.data.split import validation_info
 from datadiet.defaults import DEFAULT_CCS_BINS
@@ -174,7 +175,13 @@ def _table_data(scores, dataset, options: dict, groups: str | None) -> Dataset |
 
 def _check_export(export, ds: Dataset | None, balanced_by: str) -> None:
     """Refuse an export path of the wrong kind, and what needs a dataset without one, before any work."""
-    if export is not None and ds is not None and ds.files_train:
+    if export is not None and ds is not None and source_of(ds.name) is not None:
+        if str(export).endswith(".npz") or Path(export).exists():
+            raise DataDietError(
+                f"a {ds.name.split(':', 1)[0]}:DIR dataset exports to a new folder in its own format (kept rows, test "
+                f"data, kept.csv), got export={str(export)!r}"
+            )
+    elif export is not None and ds is not None and ds.files_train:
         if str(export).endswith(".npz") or Path(export).exists():
             raise DataDietError(
                 f"a folder of images exports to a new folder (kept images, test images, kept.csv), got {str(export)!r}"
@@ -278,7 +285,12 @@ def prune(
     The index file lists the kept examples' stable indices (``dataset.index``: rows before a validation
     split). A table scored with a validation part needs the same ``val_fraction``/``val_seed`` here.
 
-    Beside the indices, ``OUT.json`` says what they are (see :func:`kept_sidecar`)."""
+    Beside the indices, ``OUT.json`` says what they are (see :func:`kept_sidecar`).
+
+    ``export`` writes the pruned dataset: an ``.npz``; for ``folder:PATH`` a new folder of the kept
+    images; for ``npy:DIR`` and ``parquet:DIR`` a new folder in that format with the source's own
+    rows and labels (:func:`datadiet.data.export.export_source`), whose sizes on disk
+    ``export_storage`` gives (``bytes_kept``, ``bytes_saved``; None for other exports)."""
     keep = check_fraction("keep", keep)
     out_path = Path(out)
     if out_path.suffix not in (".npy", ".txt"):
@@ -312,9 +324,12 @@ def prune(
         balanced=(balanced_by if balanced else None),
     )
     atomic_write_json(sidecar_path(out_path), sidecar)
-    if export is not None:
+    on_disk = None
+    if export is not None and source_of(ds.name) is not None:
+        on_disk = export_source(source_of(ds.name), ds.index[idx], export)
+    elif export is not None:
         (export_folder if ds.files_train else export_npz)(ds, idx, export)
-    return {"strategy": strategy, **_outcome(out_path, idx, labels, ds, export)}
+    return {"strategy": strategy, **_outcome(out_path, idx, labels, ds, export), "export_storage": on_disk}
 
 
 def _outcome(out_path: Path, idx: np.ndarray, labels: np.ndarray, ds: Dataset | None, export) -> dict:
