@@ -297,9 +297,8 @@ def prune(
         raise DataDietError(f"out must end in .npy or .txt, got {str(out)!r}")
 
     check_choice("balanced_by", balanced_by, BALANCED_BY)
-    data = dict(data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples)
-    data.update(val_fraction=val_fraction, val_seed=val_seed, test_samples=test_samples)
-    ds = _table_data(scores, dataset, data, groups)
+    data = dict(data_dir=data_dir, label_noise=label_noise, noise_seed=noise_seed, samples=samples, val_seed=val_seed)
+    ds = _table_data(scores, dataset, {**data, "val_fraction": val_fraction, "test_samples": test_samples}, groups)
     _check_export(export, ds, balanced_by)
     table = _read_table(scores, ds, unverified)
     labels = table["label"].to_numpy()
