@@ -234,6 +234,10 @@ def test_score_tables_and_index_files_use_stable_indices(tmp_path):
     rows = read_kept(out, ds)
     np.testing.assert_array_equal(ds.index[rows], stable)
     assert not set(stable.tolist()) & set(ds.index_val.tolist())
+    # without a dataset named, the split the table was scored with is read from its summary.json
+    again = tmp_path / "kept_again.npy"
+    assert prune(res.path, keep=0.5, out=again)["kept"] == r["kept"]
+    np.testing.assert_array_equal(np.load(again), stable)
 
 
 # --- choosing on validation ---------------------------------------------------------------------

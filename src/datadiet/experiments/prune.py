@@ -162,9 +162,13 @@ def table_dataset(scores: str | Path) -> str | None:
 
 def _table_data(scores, dataset, options: dict, groups: str | None) -> Dataset | None:
     """The dataset a score table is checked against: given (a name with its ``options``, a spec or a
-    dataset), else the one named beside the table; with ``groups`` applied."""
+    dataset), else the one named beside the table, with the validation split recorded there unless
+    ``options`` ask for one; with ``groups`` applied."""
     if dataset is None:
         dataset = table_dataset(scores)
+        recorded = (table_provenance(scores) or {}).get("validation")
+        if dataset is not None and recorded and not options.get("val_fraction"):
+            options = {**options, "val_fraction": recorded["fraction"], "val_seed": recorded["seed"]}
     if isinstance(dataset, str):
         dataset = DatasetSpec(dataset, **options)
     ds = dataset.load() if isinstance(dataset, DatasetSpec) else dataset
