@@ -258,4 +258,5 @@ def test_lmc_per_example_table_and_fraction_match_the_path_evaluated_by_hand(tmp
     t = float(np.median(want_loss))  # a threshold with examples on both sides
     assert 0.3 < np.mean(want_loss <= t) < 0.7
     assert lmc_fraction(table["loss_barrier"].to_numpy(), t) == pytest.approx(np.mean(want_loss <= t), abs=2 / len(y))
-    assert res.results["lmc_fraction"].iloc[0] == detail["lmc_fraction"]
+    assert res.results["lmc_fraction"].iloc[0] == detail["lmc_fraction"]  # the run's table, from the kept one
+    assert res.results["lmc_fraction_error"].iloc[0] == pytest.approx(np.mean(want_err <= 0.0), abs=2 / len(y))

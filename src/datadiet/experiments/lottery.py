@@ -25,7 +25,15 @@ from datadiet.data.split import dataset_description
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, ProgressFactory, as_spec, run_experiment
 from datadiet.errors import DataDietError
-from datadiet.lottery import ALPHAS, check_levels, check_pretrain, parse_pretrain, prunable_weights
+from datadiet.lottery import (
+    ALPHAS,
+    LMC_THRESHOLD,
+    check_levels,
+    check_pretrain,
+    lmc_fraction,
+    parse_pretrain,
+    prunable_weights,
+)
 from datadiet.models import build_model
 from datadiet.plots.lottery import accuracy_vs_remaining, interpolation_paths
 from datadiet.runs import RunDir
@@ -231,7 +239,7 @@ class LmcExperiment:
         replicates and pairs, as a score table)."""
         cfg, rows, per_example, ds = self.config, [], [], self.data.load()
         for r, job in enumerate(self.jobs):
-            res, rew = job.result(out), job.rewind.result(out)
+            res, rew, examples = job.result(out), job.rewind.result(out), job.per_example(out)
             rows.append(
                 {
                     "replicate": r,
@@ -241,8 +249,9 @@ class LmcExperiment:
                     "rewind_accuracy": rew["test_accuracy"],
                     "error_barrier": res["error_barrier"],
                     "train_ce_barrier_mean": res["train_ce_barrier_mean"],
-                    "lmc_fraction": res["lmc_fraction"],
-                    "lmc_fraction_error": res["lmc_fraction_error"],
+                    # from the kept per-example table: connected at the threshold, and with no error barrier
+                    "lmc_fraction": lmc_fraction(examples["loss_barrier"].to_numpy(), LMC_THRESHOLD),
+                    "lmc_fraction_error": lmc_fraction(examples["error_barrier"].to_numpy(), 0.0),
                     "path": [float(v) for v in np.mean(res["test_error_paths"], axis=0)],  # mean over pairs
                     "run_dir": str(job.path(out)),
                 }
