@@ -93,6 +93,15 @@ def parse_floats(name: str, text: str) -> list[float]:
     return out
 
 
+def parse_ints(name: str, text: str) -> list[int]:
+    """A comma-separated list of whole numbers (e.g. ``--branch-levels 7,14``); ranges are checked by the caller."""
+    items = parse_list(name, text)
+    bad = [t for t in items if not t.lstrip("-").isdigit()]
+    if bad:
+        raise DataDietError(f"{name} must be comma-separated whole numbers, got {bad[0]!r}")
+    return [int(t) for t in items]
+
+
 def parse_list(name: str, text: str) -> list[str]:
     """Split a comma-separated option; refuses an empty list."""
     items = [t.strip() for t in str(text).split(",") if t.strip()]

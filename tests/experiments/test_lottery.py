@@ -124,6 +124,8 @@ def test_pretraining_subsets_are_class_balanced_and_follow_the_scores(tmp_path):
         (["--rewind-step", "5", "--pretrain", "easy:500"], "needs a score table"),
         (["--pretrain", "medium:5"], "unknown pretrain 'medium'"),
         (["--exclude", "nope"], "exclude names no layer"),
+        (["--branch-levels", "1,x"], "branch-levels must be comma-separated whole numbers, got 'x'"),
+        (["--branch-levels", "9"], r"branch-levels must be levels 1\.\.3, got 9"),
         (["--levels", "100000"], r"--levels 100000 at rate 0.2 would prune all .* prunable weights; at most \d+ level"),
         (["--levels", "40", "--rate", "0.9"], r"would prune all .* at most \d+ level"),
     ],

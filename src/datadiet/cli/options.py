@@ -28,7 +28,7 @@ from datadiet.experiments.lottery import LmcConfig, LotteryConfig
 from datadiet.selection import STRATEGIES
 from datadiet.training import TrainConfig
 from datadiet.training.device import resolve_device
-from datadiet.validation import parse_floats, parse_list
+from datadiet.validation import parse_floats, parse_ints, parse_list
 
 _EXECUTOR = inspect.signature(make_executor).parameters  # the executor options' defaults
 UNVERIFIED_HELP = (
@@ -344,6 +344,14 @@ LOTTERY = Group(
             parse=lambda text: tuple(parse_list("exclude", text)) if text is not None else (),
         ),
         Opt("branches", "--branches/--no-branches", "random pruning and random re-initialisation baselines"),
+        Opt(
+            "branch_levels",
+            "--branch-levels",
+            "comma-separated levels that get the random baselines (default: every level)",
+            type=Optional[str],
+            show=_joined,
+            parse=lambda text: tuple(parse_ints("branch_levels", text)) if text is not None else (),
+        ),
     ),
 )
 
