@@ -39,6 +39,23 @@ def test_mnist1d_sample_count():
         load_dataset("digits", samples=100)
 
 
+def test_mnist1d_test_samples_make_a_larger_test_set_and_keep_the_training_set():
+    from datadiet.data.loaders import load_mnist1d_arrays
+
+    small, big = load_dataset("mnist1d", samples=200), load_dataset("mnist1d", samples=200, test_samples=600)
+    assert torch.equal(small.x_train, big.x_train) and torch.equal(small.y_train, big.y_train)
+    assert big.x_test.shape == (600, 1, 40) and big.fingerprint != small.fingerprint
+    # the new test examples are both parts of a second draw with the next seed, normalised like the training set
+    raw = load_mnist1d_arrays(samples=600, seed=43)
+    want = np.concatenate([raw["x_train"], raw["x_test"]])
+    np.testing.assert_allclose(big.denormalise(big.x_test).reshape(600, 40).numpy(), want, atol=1e-4)
+    assert not np.isin(raw["x_train"][:5].sum(1), load_mnist1d_arrays(samples=200)["x_train"].sum(1)).any()
+    with pytest.raises(ValueError, match="test_samples applies to mnist1d only"):
+        load_dataset("digits", test_samples=100)
+    with pytest.raises(ValueError, match="test_samples must be >= 10"):
+        load_dataset("mnist1d", samples=200, test_samples=5)
+
+
 def _write_idx(path: Path, arr: np.ndarray, gz: bool):
     header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
     data = header + arr.astype(np.uint8).tobytes()
