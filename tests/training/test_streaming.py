@@ -2,6 +2,7 @@
 processes) in the same index lists as in memory give bitwise the in-memory weights and accuracies."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -134,6 +135,18 @@ def test_predict_source_gives_the_in_memory_logits(npy_dir):
     for part, x, y in (("train", memory.x_train, memory.y_train), ("test", memory.x_test, memory.y_test)):
         logits, labels = predict_source(model, NpySource(npy_dir), part, batch_size=64, num_workers=0)
         assert torch.equal(logits, predict_logits(model, x, batch_size=64)) and torch.equal(labels, y)
+
+
+def test_npy_source_pickles_without_its_rows(npy_dir):
+    """Workers started by spawn or forkserver get the source by pickle: the memmaps are mapped again, not copied."""
+    source = NpySource(npy_dir)
+    _ = source.mean  # the statistics travel with it (not computed again in each worker)
+    data = pickle.dumps(source)
+    assert len(data) < N_TRAIN * 64  # less than the raw training inputs
+    copy = pickle.loads(data)
+    assert isinstance(copy.arrays_["x_train"], np.memmap) and "mean_std" in copy.__dict__
+    idx = [5, 0, 299]
+    assert all(torch.equal(a, b) for a, b in zip(copy.read(idx), source.read(idx)))
 
 
 def test_bad_training_data_and_workers(npy_dir):
