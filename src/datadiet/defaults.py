@@ -3,6 +3,7 @@
 DEFAULT_CCS_BINS = 50  # the ccs strategy: number of equal-width score strata
 DEFAULT_SCORE_EPOCH = 2  # model-based scores: epoch t of the schedule (the data-diet paper scores early)
 DEFAULT_DEVICE = "auto"  # where training and scoring run: CUDA when torch sees a GPU, else the CPU
+DEFAULT_NUM_WORKERS = 2  # DataLoader worker processes reading a lazy source (npy:DIR, parquet:DIR) batch by batch
 DEFAULT_OUT = "runs"  # the root folder of run directories
 # the seeds advisor (`datadiet seeds`): how the kept set moves with the score seeds and the score epoch
 DEFAULT_SEEDS_KEEP = 0.5  # the kept fraction whose kept set is compared

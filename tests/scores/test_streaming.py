@@ -5,6 +5,8 @@ import pytest
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from datadiet.data import load_dataset
+from datadiet.data.sources import NpySource
 from datadiet.errors import DataDietError
 from datadiet.models import build_model
 from datadiet.scores import el2n, grand, logit_margin, loss, margin
@@ -42,6 +44,26 @@ def test_a_streamed_dataset_scores_like_its_arrays(tiny_images, on_disk, score):
         kw = {} if bs is None else {"batch_size": bs}
         np.testing.assert_array_equal(score(model, on_disk, **kw), score(model, x, y, **kw))
     assert on_disk.reads == 2 * len(y)  # each example read once per call, nothing cached
+
+
+class CountingNpy(NpySource):
+    def read(self, indices, part="train"):
+        self.reads = [*getattr(self, "reads", []), (part, len(indices))]
+        return super().read(indices, part)
+
+
+@pytest.mark.parametrize("score", [el2n, grand, loss])
+def test_a_lazy_source_scores_like_its_arrays_one_read_per_batch(tmp_path, score):
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 100), ("test", 20)):
+        np.save(tmp_path / f"x_{part}.npy", rng.integers(0, 256, (n, 8, 8), dtype=np.uint8))
+        np.save(tmp_path / f"y_{part}.npy", np.arange(n) % 4)
+    memory, source = load_dataset(f"npy:{tmp_path}"), CountingNpy(tmp_path)
+    model = build_model("mlp", memory.input_shape, memory.num_classes, seed=0)
+    np.testing.assert_array_equal(
+        score(model, source, batch_size=32), score(model, memory.x_train, memory.y_train, batch_size=32)
+    )
+    assert source.reads == [("train", 32)] * 3 + [("train", 4)]  # one read per batch, never all rows at once
 
 
 def test_kept_indices_drop_into_a_subset(tiny_images, on_disk):

@@ -346,6 +346,15 @@ class NpySource(LazySource):
                 f"{self.arrays_['x_train'].dtype}"
             )
 
+    def __getstate__(self) -> dict:
+        """Pickled without the memory-mapped arrays (a DataLoader worker started by spawn or forkserver
+        gets the source by pickle, and a memmap pickles as all its rows): unpickling maps them again."""
+        return {k: v for k, v in self.__dict__.items() if k != "arrays_"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.arrays_ = {k: _load_npy(self.directory / f"{k}.npy") for k in self.FILES}
+
     def what(self, part: str) -> str:
         return str(self.directory / f"x_{part}.npy")
 

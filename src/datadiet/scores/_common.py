@@ -86,22 +86,32 @@ def _collate(items: list, start: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def is_lazy_source(obj) -> bool:
+    """A lazy source of :mod:`datadiet.data.sources` (``npy:DIR``, ``parquet:DIR``, ...): its training part is scored."""
+    return callable(getattr(obj, "read", None)) and callable(getattr(obj, "torch_dataset", None))
+
+
 def stream_batches(dataset, batch_size: int):
-    """``(x, y)`` tensors of consecutive batches of a map-style dataset: one batch in memory at a time."""
+    """``(x, y)`` tensors of consecutive batches of a map-style dataset: one batch in memory at a time,
+    read with one ``__getitems__`` call per batch where the dataset has it (a lazy source's rows)."""
     n = len(dataset)
+    getitems = getattr(dataset, "__getitems__", None)
     for start in range(0, n, batch_size):
-        yield _collate([dataset[i] for i in range(start, min(n, start + batch_size))], start)
+        rows = range(start, min(n, start + batch_size))
+        yield _collate(getitems(list(rows)) if callable(getitems) else [dataset[i] for i in rows], start)
 
 
 def streams(score):
     """Let ``score(model, inputs, targets, *, batch_size)`` take a map-style ``torch.utils.data.Dataset``
-    of ``(x, y)`` as ``inputs`` (``targets=None``): it is read and scored one batch at a time, the same
-    batches as the arrays would be cut into, so the scores equal those of the same data as arrays
-    while only one batch is ever held in memory."""
+    of ``(x, y)`` (or a lazy source, whose training part is scored) as ``inputs`` (``targets=None``):
+    it is read and scored one batch at a time, the same batches as the arrays would be cut into, so
+    the scores equal those of the same data as arrays while only one batch is ever held in memory."""
 
     @functools.wraps(score)
     def wrapper(model, inputs, targets=None, *, batch_size: int | None = None, **kw):
         size = {} if batch_size is None else {"batch_size": batch_size}
+        if is_lazy_source(inputs):
+            inputs = inputs.torch_dataset("train")
         if not is_map_dataset(inputs):
             if targets is None:
                 raise DataDietError("targets are required unless inputs is a torch Dataset of (x, y) pairs")

@@ -1,6 +1,7 @@
-"""The in-memory trainer."""
+"""The trainer: on an in-memory Dataset, or on a lazy source read batch by batch through a DataLoader."""
 
 from datadiet.training.config import SCHEDULES, TrainConfig, lr_at
+from datadiet.training.feed import Source, predict_source
 from datadiet.training.trainer import (
     BatchHook,
     TrainResult,
@@ -14,6 +15,7 @@ from datadiet.training.trainer import (
 
 __all__ = [
     "SCHEDULES",
+    "Source",
     "BatchHook",
     "TrainConfig",
     "TrainResult",
@@ -23,5 +25,6 @@ __all__ = [
     "evaluate",
     "lr_at",
     "predict_logits",
+    "predict_source",
     "train",
 ]

@@ -8,7 +8,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from datadiet.data.dataset import Dataset
+from datadiet.data.dataset import Augment, Dataset
 from datadiet.models import build_model
 from datadiet.training.augment import augment_batch
 from datadiet.training.config import TrainConfig
@@ -30,7 +30,8 @@ class BatchHook(Protocol):
 
 
 def initial_model(dataset: Dataset, config: TrainConfig, init_state: dict | None, device: torch.device) -> nn.Module:
-    """``config.model`` for ``dataset`` from ``config.init_seed`` (or the weights ``init_state``), on ``device``."""
+    """``config.model`` for ``dataset`` (a Dataset or a lazy source: its ``input_shape`` and
+    ``num_classes``) from ``config.init_seed`` (or the weights ``init_state``), on ``device``."""
     model = build_model(
         config.model,
         dataset.input_shape,
@@ -58,13 +59,15 @@ def sgd(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
 
 
 class OptimizerStep:
-    """One optimiser step on a :class:`Batch` of training indices: the batch is taken from the
-    dataset's in-memory tensors, augmented with the generator of ``(config.aug_seed, step)``, moved to
-    ``device``; the masks are held; the hooks see the detached logits and the CPU targets."""
+    """One optimiser step on a :class:`Batch` of training indices and its inputs and labels (from a
+    feed, :mod:`datadiet.training.feed`): the inputs are augmented with the generator of
+    ``(config.aug_seed, step)``, moved to ``device``; the masks are held; the hooks see the detached
+    logits and the CPU targets. ``augment`` is the dataset's augmentation (used when the config does
+    not say)."""
 
     def __init__(
         self,
-        dataset: Dataset,
+        augment: Augment,
         config: TrainConfig,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
@@ -73,23 +76,21 @@ class OptimizerStep:
         device: torch.device,
     ):
         self.model, self.optimizer, self.masks, self.hooks, self.device = model, optimizer, masks, hooks, device
-        self.x_all, self.y_all = dataset.x_train, dataset.y_train
-        use_aug = dataset.augment.default if config.augment is None else config.augment
-        self.aug = dataset.augment if use_aug else None
+        use_aug = augment.default if config.augment is None else config.augment
+        self.aug = augment if use_aug else None
         self.aug_seed = config.aug_seed
         self.mean_loss = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.per_example = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="none")
 
-    def __call__(self, step: int, batch: Batch) -> torch.Tensor | None:
-        """Step ``step`` on ``batch``; with loss weights the loss is the weighted mean of the
-        per-example losses, which are returned (detached; None without weights)."""
+    def __call__(self, step: int, batch: Batch, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Step ``step`` on ``batch`` (inputs ``x``, labels ``y``, on the CPU); with loss weights the
+        loss is the weighted mean of the per-example losses, which are returned (detached; None
+        without weights)."""
         for g in self.optimizer.param_groups:
             g["lr"] = batch.lr
-        b = batch.indices
-        x = self.x_all[b]
+        b, y_cpu = batch.indices, y
         if self.aug is not None and self.aug.enabled:
             x = augment_batch(x, self.aug, seeded_generator(self.aug_seed, step, 0xA6))
-        y = self.y_all[b]
         if self.device.type != "cpu":
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         logits = self.model(x)
@@ -105,7 +106,7 @@ class OptimizerStep:
         self.optimizer.step()
         self.masks.after_step()
         if self.hooks:
-            detached, yc = logits.detach().cpu(), (y if self.device.type == "cpu" else self.y_all[b])
+            detached = logits.detach().cpu()
             for h in self.hooks:
-                h.on_batch(step, batch.epoch, b, detached, yc)
+                h.on_batch(step, batch.epoch, b, detached, y_cpu)
         return None if losses is None else losses.detach()

@@ -1,4 +1,6 @@
-"""An in-memory trainer: batches from index permutations, no DataLoader.
+"""The trainer: batches from index permutations, taken from the in-memory tensors (no DataLoader, the
+fast default) or, for a lazy source (:mod:`datadiet.training.feed`), read through a DataLoader in
+the same batches, so both give the same numbers.
 
 Design points that later stages rely on:
 
@@ -16,6 +18,8 @@ Design points that later stages rely on:
 
 :func:`train` is the loop; each feature is an object it calls at fixed points:
 
+* a feed (:mod:`datadiet.training.feed`) gives each batch's inputs and labels: indexed in memory, or
+  read from a lazy source by a DataLoader with ``num_workers`` worker processes;
 * a schedule (:mod:`datadiet.training.schedule`: static epochs of a subset, or dynamic pruning)
   gives the batches with their epoch, LR and loss weights, sees each step's losses and adds its
   keys to the resume state;
@@ -28,6 +32,7 @@ Design points that later stages rely on:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,9 +40,11 @@ import torch
 from torch import nn
 
 from datadiet.data.dataset import Dataset
+from datadiet.defaults import DEFAULT_NUM_WORKERS
 from datadiet.training.config import TrainConfig
 from datadiet.training.dynamic import DynamicPruning
 from datadiet.training.evaluation import accuracy_of, evaluate, predict_logits
+from datadiet.training.feed import Source, augment_of, check_data, is_lazy, make_feed, predict_source
 from datadiet.training.masks import MaskEnforcer, apply_masks
 from datadiet.training.schedule import Schedule, make_schedule
 from datadiet.training.seeds import derived_seed, epoch_permutation
@@ -93,7 +100,7 @@ class TrainResult:
 
 
 def train(
-    dataset: Dataset,
+    dataset: Dataset | Source,
     config: TrainConfig,
     *,
     subset: Iterable[int] | np.ndarray | None = None,
@@ -107,8 +114,14 @@ def train(
     device: str | torch.device = "cpu",
     start_step: int = 0,
     dynamic: DynamicPruning | None = None,
+    num_workers: int = DEFAULT_NUM_WORKERS,
 ) -> TrainResult:
     """Train ``config.model`` on ``dataset`` (or the index ``subset`` of its training set).
+
+    ``dataset`` is an in-memory :class:`~datadiet.data.dataset.Dataset` or a lazy source (e.g.
+    :class:`~datadiet.data.sources.NpySource`; see :mod:`datadiet.training.feed`), whose training
+    batches and test set are read batch by batch through a DataLoader with ``num_workers`` worker
+    processes (unused in memory): the same batches as in memory, so the same weights and accuracies.
 
     ``checkpoint_steps`` may include 0 (the initialisation). ``stop_at`` ends the run once the
     optimiser step count reaches that absolute step of the schedule (the resume state is saved): a
@@ -131,6 +144,8 @@ def train(
     training set's schedule, so ``subset``, ``steps``, ``stop_at``, ``start_step`` and checkpoints do
     not apply.
     """
+    check_data(dataset)
+    feed = make_feed(dataset, num_workers)
     schedule = make_schedule(
         dataset.num_train,
         config,
@@ -148,30 +163,36 @@ def train(
     if (saved := persistence.load_state()) is not None:
         state.load_resume_state(saved)
         schedule.load_resume_state(saved)
-    optimizer_step = OptimizerStep(dataset, config, model, state.optimizer, held, hooks, device)
+    optimizer_step = OptimizerStep(augment_of(dataset), config, model, state.optimizer, held, hooks, device)
     state.start_clock()
     model.train()
     persistence.checkpoint(state.step, model)
-    for batch in schedule.batches(state.step):
-        losses = optimizer_step(state.step, batch)
-        schedule.observe(batch, losses)
-        state.step += 1
-        persistence.checkpoint(state.step, model)
-        if progress is not None:
-            progress(*batch.progress)
-        if batch.saves_state:
-            persistence.save_state(state, schedule.resume_state())
+    with closing(feed.batches(schedule.batches(state.step))) as batches:
+        for batch, x, y in batches:
+            losses = optimizer_step(state.step, batch, x, y)
+            schedule.observe(batch, losses)
+            state.step += 1
+            persistence.checkpoint(state.step, model)
+            if progress is not None:
+                progress(*batch.progress)
+            if batch.saves_state:
+                persistence.save_state(state, schedule.resume_state())
     state.stop_clock()
-    return _result(dataset, state, schedule, persistence)
+    return _result(dataset, state, schedule, persistence, num_workers)
 
 
-def _result(dataset: Dataset, state: TrainState, schedule: Schedule, persistence: Persistence) -> TrainResult:
+def _result(dataset, state: TrainState, schedule: Schedule, persistence: Persistence, num_workers: int) -> TrainResult:
     """The trained model's test accuracy and predictions (and validation accuracy when the dataset has a
-    validation part), with the run's counts and checkpoints."""
-    test_pred = predict_logits(state.model, dataset.x_test).argmax(1)
-    acc, per_class = accuracy_of(test_pred, dataset.y_test, dataset.num_classes)
+    validation part), with the run's counts and checkpoints. A lazy source's test set is read batch
+    by batch."""
+    if is_lazy(dataset):
+        logits, y_test = predict_source(state.model, dataset, "test", num_workers=num_workers)
+        test_pred = logits.argmax(1)
+    else:
+        test_pred, y_test = predict_logits(state.model, dataset.x_test).argmax(1), dataset.y_test
+    acc, per_class = accuracy_of(test_pred, y_test, dataset.num_classes)
     val_acc = None
-    if dataset.x_val is not None:
+    if getattr(dataset, "x_val", None) is not None:
         val_acc, _ = evaluate(state.model, dataset.x_val, dataset.y_val, dataset.num_classes)
     return TrainResult(
         model=state.model,
