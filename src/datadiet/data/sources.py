@@ -346,6 +346,15 @@ class NpySource(LazySource):
                 f"{self.arrays_['x_train'].dtype}"
             )
 
+    def __getstate__(self) -> dict:
+        """Pickled without the memory maps (a pickled memmap is a copy of the whole file): the folder
+        and what was computed (mean/std, fingerprint); the files are mapped again on unpickling."""
+        return {k: v for k, v in self.__dict__.items() if k != "arrays_"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.arrays_ = {k: _load_npy(self.directory / f"{k}.npy") for k in self.FILES}
+
     def what(self, part: str) -> str:
         return str(self.directory / f"x_{part}.npy")
 
