@@ -103,7 +103,9 @@ def _own_error(e: BaseException) -> DataDietError | None:
 @contextmanager
 def _quiet_ray_data(ray):
     """Ray Data without progress bars or log lines on stderr (its errors are raised, not logged)."""
-    context = ray.data.DataContext.get_current()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Ray's own settings, read on first use
+        context = ray.data.DataContext.get_current()
     saved = (context.enable_progress_bars, context.print_on_execution_start)
     logger = logging.getLogger("ray.data")
     level = logger.level
