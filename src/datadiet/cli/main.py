@@ -19,6 +19,7 @@ from datadiet.cli.options import (
     LOCAL,
     LOTTERY,
     RUN,
+    SCORE_RUN,
     SCORE_SEEDS,
     SELECT,
     SWEEP,
@@ -157,7 +158,7 @@ def score(
     seeds: Annotated[dict, SCORE_SEEDS],
     tcfg: Annotated[TrainConfig, TRAIN.helped(epochs="length of the training schedule the scoring runs follow")],
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="write diagnostic PNGs")] = True,
-    run: Annotated[Where, RUN],
+    run: Annotated[Where, SCORE_RUN],
     data: Annotated[DataOptions, UNGROUPED_DATA],
     json_: JsonOpt = False,
 ):

@@ -47,12 +47,19 @@ class Where:
     address: str | None = _EXECUTOR["address"].default
     workers: int | None = _EXECUTOR["workers"].default
     threads: int | None = _EXECUTOR["threads"].default
+    score_workers: int | None = _EXECUTOR["score_workers"].default
 
     def resolved_device(self) -> str:
         return resolve_device(self.device)
 
     def open_executor(self):
-        return make_executor(self.executor, address=self.address, workers=self.workers, threads=self.threads)
+        return make_executor(
+            self.executor,
+            address=self.address,
+            workers=self.workers,
+            threads=self.threads,
+            score_workers=self.score_workers,
+        )
 
 
 @dataclass(frozen=True)
@@ -256,6 +263,18 @@ RUN = Group(
     lambda values: Where(**values),
 )
 LOCAL = RUN.without("executor", "address", "workers", "threads")  # one job, in this process
+SCORE_RUN = replace(
+    RUN,
+    opts=(
+        *RUN.opts,
+        Opt(
+            "score_workers",
+            "--score-workers",
+            "score each seed's model in shards on this many Ray workers (jobs in-process; --address: a cluster; "
+            "--threads: per worker); the same scores to the bit",
+        ),
+    ),
+)
 
 SELECT = Group(
     SweepConfig,

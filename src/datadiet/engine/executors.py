@@ -22,7 +22,7 @@ import torch
 from datadiet.engine.datasets import DatasetSpec, receive_dataset, shipped
 from datadiet.engine.jobs import Context, Job, run_job
 from datadiet.errors import DataDietError
-from datadiet.validation import check_choice, check_positive_int
+from datadiet.validation import check_positive_int
 
 EXECUTORS = ("inprocess", "ray")
 
@@ -42,22 +42,29 @@ def torch_threads(threads: int | None):
 
 
 class InProcess:
-    """Run jobs here, one at a time (``threads``: torch threads while they run; None: unchanged)."""
+    """Run jobs here, one at a time (``threads``: torch threads while they run; None: unchanged).
+
+    ``scoring``: where the jobs' model-based scoring passes run (a
+    :class:`~datadiet.engine.sharded.ShardedScoring`: in shards on Ray); None: here. It is handed to
+    the jobs in their :class:`Context` and closed with the executor."""
 
     name = "inprocess"
 
-    def __init__(self, *, threads: int | None = None):
+    def __init__(self, *, threads: int | None = None, scoring=None):
         self.threads = None if threads is None else check_positive_int("threads", threads)
+        self.scoring = scoring
 
     def map(self, jobs: Sequence[Job], ctx: Context) -> list[dict]:
         with torch_threads(self.threads):
             return [run_job(j, ctx) for j in jobs]
 
     def describe(self) -> dict:
-        return {"executor": self.name, "threads": self.threads}
+        scoring = {} if self.scoring is None else self.scoring.describe()
+        return {"executor": self.name, "threads": self.threads, **scoring}
 
     def close(self) -> None:
-        pass
+        if self.scoring is not None:
+            self.scoring.close()
 
     def __enter__(self):
         return self
@@ -236,15 +243,3 @@ class RayExecutor:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def make_executor(
-    name: str = "inprocess", *, address: str | None = None, workers: int | None = None, threads: int | None = None
-):
-    """The executor called ``name`` (``inprocess`` or ``ray``); options that do not apply are refused."""
-    check_choice("executor", name, EXECUTORS)
-    if name == "inprocess":
-        if address is not None or workers is not None:
-            raise DataDietError("address and workers apply to executor 'ray' only")
-        return InProcess(threads=threads)
-    return RayExecutor(address=address, workers=workers, threads=threads)

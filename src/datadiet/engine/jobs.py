@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.errors import DataDietError
@@ -33,18 +33,21 @@ JOURNAL = "journal.jsonl"
 
 @dataclass(frozen=True)
 class Context:
-    """Where and how jobs run: the output root, the torch device, and (in-process only) progress bars."""
+    """Where and how jobs run: the output root, the torch device, and (in-process only) progress bars
+    and ``scoring``: a :class:`~datadiet.engine.sharded.ShardedScoring` that scoring jobs hand their
+    model-based scoring passes to (None: scored in the job's process). Neither changes a result."""
 
     out: Path
     device: str = DEFAULT_DEVICE
     progress: ProgressFactory | None = field(default=None, compare=False, repr=False)
+    scoring: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "device", resolve_device(self.device))  # "auto" becomes the device it means
 
     def without_progress(self) -> Context:
-        return replace(self, progress=None)
+        return replace(self, progress=None, scoring=None)
 
     def bar(self, description: str) -> Callable[[int, int], None] | None:
         return self.progress(description) if self.progress is not None else None

@@ -120,7 +120,7 @@ def run_experiment(
     """Run (or resume) ``experiment`` under ``out``: its jobs through ``executor`` (in-process by
     default) on ``device``, then its tables, figures, report and ``summary.json`` (last)."""
     executor = executor or InProcess()
-    ctx = Context(out, device=device, progress=progress)
+    ctx = Context(out, device=device, progress=progress, scoring=getattr(executor, "scoring", None))
     t0 = time.perf_counter()
     jobs, resume = execute(experiment, ctx, executor)
     seconds = time.perf_counter() - t0

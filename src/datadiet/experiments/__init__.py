@@ -17,6 +17,7 @@ from datadiet.engine import (
     InProcess,
     Job,
     RayExecutor,
+    ShardedScoring,
     as_spec,
     closure,
     levels,
@@ -24,6 +25,7 @@ from datadiet.engine import (
     run_experiment,
     run_job,
     run_jobs,
+    score_sharded,
 )
 from datadiet.engine.weights import RunDirCheckpointer
 from datadiet.experiments.lottery import (
@@ -52,6 +54,7 @@ __all__ = [
     "LotteryConfig",
     "LotteryExperiment",
     "RayExecutor",
+    "ShardedScoring",
     "RunDirCheckpointer",
     "ScoreConfig",
     "ScoreExperiment",
@@ -66,6 +69,7 @@ __all__ = [
     "closure",
     "levels",
     "make_executor",
+    "score_sharded",
     "plan_cells",
     "read_score_table",
     "run_experiment",

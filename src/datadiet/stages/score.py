@@ -11,6 +11,7 @@ raw scores). Re-running, or scoring another method at the same epoch, retrains n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -27,7 +28,7 @@ from datadiet.data.split import dataset_description
 from datadiet.defaults import DEFAULT_SCORE_EPOCH
 from datadiet.engine.datasets import DatasetSpec
 from datadiet.engine.jobs import Context, Job
-from datadiet.engine.weights import BuildsModel, RunDirCheckpointer, load_trained_model
+from datadiet.engine.weights import BuildsModel, RunDirCheckpointer, cpu_state, load_trained_model
 from datadiet.errors import DataDietError
 from datadiet.models import build_model
 from datadiet.runs import (
@@ -365,9 +366,16 @@ def _dynamic(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed: in
 
 
 def _model_based(job: ScoreJob, ctx: Context, rd: RunDir, dataset: Dataset, seed: int, cost: dict) -> np.ndarray:
-    model = _trained(job, ctx, seed, cost).model(ctx.out, dataset).to(ctx.device)
+    ck = _trained(job, ctx, seed, cost)
+    model = ck.model(ctx.out, dataset)  # the saved weights checked against the model here
     cost["score_examples"] = dataset.num_train
-    return MODEL_METHODS[job.score.method](model, dataset.x_train, dataset.y_train)
+    if ctx.scoring is not None:  # in shards on Ray: the same numbers (see datadiet.engine.sharded)
+        t = ck.train
+        build = functools.partial(
+            build_model, t.model, dataset.input_shape, dataset.num_classes, width=t.width, seed=t.init_seed
+        )
+        return ctx.scoring.score((build, cpu_state(model)), dataset, job.score.method)
+    return MODEL_METHODS[job.score.method](model.to(ctx.device), dataset.x_train, dataset.y_train)
 
 
 # method -> how one seed's scores are computed (and what they cost)
