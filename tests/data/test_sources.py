@@ -2,6 +2,7 @@
 in-memory numbers bitwise, fingerprints, bad input, and the diet exported in the source's format."""
 
 import io
+import tracemalloc
 
 import numpy as np
 import pyarrow as pa
@@ -10,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from datadiet.data import from_arrays, from_torch, load_dataset, streaming
+from datadiet.data import from_arrays, from_torch, load_dataset, sources, streaming
 from datadiet.data.dataset import _examples, _standardise
 from datadiet.data.export import export_source
 from datadiet.data.shards import FolderSource, ParquetSource
@@ -273,3 +274,29 @@ def test_export_parquet_round_trips_the_kept_rows_in_order(tmp_path):
     assert load_dataset(f"parquet:{tmp_path / 'diet'}").num_train == 8
     assert out["bytes_kept"] > 0 and out["bytes_saved"] > 0 and out["format"] == "parquet"
     assert (tmp_path / "diet" / "kept.csv").read_text().splitlines()[1] == f"150,{arrays['y_train'][150]}"
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 3), (32, 32)])
+def test_streaming_passes_hold_a_chunk_of_float64_values_not_the_data(tmp_path, monkeypatch, shape):
+    """The default chunk holds about CHUNK_BYTES of float64 values (not of raw uint8 bytes, which the
+    passes' float copies would multiply by about 40): the mean/std passes over 3,000 uint8 examples
+    (18 to 24 MiB as float64, in chunks of 1 MiB) stay well under the data's size, with the in-memory
+    numbers bitwise."""
+    monkeypatch.setattr(sources, "CHUNK_BYTES", 1 << 20)
+    arrays = _arrays(n_train=3000, n_test=10, shape=shape)
+    src = NpySource(_npy_dir(tmp_path / "d", arrays))
+    values = int(np.prod(shape))
+    assert src.chunk_rows == (1 << 20) // (values * 8)
+    _ = src.fingerprint
+    tracemalloc.start()
+    try:
+        mean, std = src.mean_std
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    ref = from_arrays(src.name, **arrays, scale=255.0)
+    assert mean.tobytes() == np.asarray(ref.mean, np.float64).tobytes()
+    assert std.tobytes() == np.asarray(ref.std, np.float64).tobytes()
+    # measured: 6 MiB (3 channels), 15 MiB (1 channel: one pairwise leaf of up to 2**20 values held for
+    # bitwise sums); with chunks of 1 MiB of raw uint8 rows, 47 and 49 MiB
+    assert peak < 20 * (1 << 20), peak

@@ -45,7 +45,11 @@ from datadiet.data.streaming import StreamFingerprint, streaming_mean_std, value
 from datadiet.errors import DataDietError
 
 PARTS = ("train", "test")
-CHUNK_BYTES = 1 << 26  # a streaming pass reads about this many bytes of raw rows at a time
+# A streaming pass reads chunks of rows whose values, as float64, take about this many bytes: the passes
+# hold a few float32/float64 copies of a chunk at once (scaled, centred, squared), so a chunk sized by
+# its raw bytes (1 byte a value for uint8) would cost about 40x its size in memory.
+CHUNK_BYTES = 1 << 26
+FLOAT64_BYTES = 8
 
 
 def uint8_scale(dtype) -> float | None:
@@ -123,8 +127,8 @@ class LazySource:
     def chunk_rows(self) -> int:
         if self._chunk_rows:
             return int(self._chunk_rows)
-        _, dtype, shape = self.raw_meta("train")
-        return max(1, CHUNK_BYTES // max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize))
+        _, _, shape = self.raw_meta("train")
+        return max(1, CHUNK_BYTES // (max(1, int(np.prod(shape))) * FLOAT64_BYTES))
 
     # --- rows ----------------------------------------------------------------------------------
     def _checked_rows(self, part: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
