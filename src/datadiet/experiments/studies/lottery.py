@@ -85,6 +85,7 @@ class Study:
     sizes: tuple[int, ...] = ()
     size: int | None = None  # the easy/hard/random size compared at k* and k_fail
     pilots: tuple[Pilot, ...] = ()
+    baselines: bool = True  # random pruning and re-initialisation at every gate step (branch_levels)
 
 
 MNIST1D_DATA = DatasetSpec("mnist1d", samples=5000, val_fraction=VAL_FRACTION, test_samples=TEST_SAMPLES)
@@ -115,7 +116,7 @@ QUICK = Study(
     levels=14,
     replicates=4,
     gate_ks=(0, 32),
-    branch_levels=(14,),
+    baselines=False,
     copies=2,
     sizes=(128,),
     size=None,
@@ -182,7 +183,7 @@ class LotteryStudy:
     def gate_configs(self) -> tuple[dict, dict]:
         """The gate: IMP (with its random baselines) and LMC from every gate step, on the full data."""
         study = self.study
-        lot = {k: _lottery(study, k, branches=True) for k in study.gate_ks}
+        lot = {k: _lottery(study, k, branches=study.baselines) for k in study.gate_ks}
         lmc = {(k, "full"): _lmc(study, k) for k in study.gate_ks}
         return lot, lmc
 
