@@ -42,15 +42,8 @@ def match_claim(
     the same rewind point (level 0 of the same row), in points of ``column``. None without both levels."""
     if column not in lottery.columns:
         raise DataDietError(f"lottery rows have no {column!r} column; they have {list(lottery.columns)}")
-    rows = lottery[
-        (lottery["condition"] == "imp") & (lottery["rewind_step"] == rewind_step) & (lottery["pretrain"] == pretrain)
-    ]
-
-    def by_rep(level: int) -> dict:
-        at = rows[rows["level"] == level]
-        return {int(r): 100 * float(a) for r, a in zip(at["replicate"], at[column])}
-
-    deep, dense = by_rep(levels), by_rep(0)
+    deep = _deepest_by_rep(lottery, rewind_step, pretrain, levels, column)
+    dense = _deepest_by_rep(lottery, rewind_step, pretrain, 0, column)
     d, reps = paired_differences(deep, dense)
     if not reps:
         return None
