@@ -1,6 +1,6 @@
 # Quick start:  make run   (the main job)     make test   (the test suite)
-# Both set everything up on a fresh machine: .venv with torch 2.13.0 (CPU) and datadiet (with Ray), and
-# Debian's dataset-fashion-mnist when apt is there and the data is missing.
+# Both set everything up on a fresh machine: .venv with torch 2.13.0 (CPU) and datadiet (with Ray and
+# Hugging Face datasets), and Debian's dataset-fashion-mnist when apt is there and the data is missing.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,ray]'
+	$(PY) -m pip install -q -e '.[dev,ray,hf]'
 	touch $(STAMP)
 
 data:
