@@ -109,6 +109,11 @@ def test_image_paths_and_the_feature_mode_are_read(tmp_path):
             datasets.Dataset.from_dict({"image": paths, "label": arrays[f"y_{part}"].tolist()}, features=features)
         )
     src = from_hf_dataset(*splits)
+    raw = [  # encoded bytes in a plain binary column (from_parquet of shards without Hugging Face's metadata)
+        datasets.Dataset.from_dict({"image": [_png(a) for a in arrays[f"x_{p}"]], "label": arrays[f"y_{p}"].tolist()})
+        for p in ("train", "test")
+    ]
+    assert from_hf_dataset(*raw).fingerprint == from_arrays("hf", **arrays).fingerprint
     rgb = {k: np.repeat(v[..., None], 3, axis=-1) if k.startswith("x") else v for k, v in arrays.items()}
     _same_as_memory(src, from_arrays("hf", **rgb, scale=255.0))  # greyscale files made RGB by the feature's mode
 

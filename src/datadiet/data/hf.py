@@ -5,7 +5,8 @@ time (``ds[indices]``, ``ds[start:stop]``), never a whole column, so a Dataset m
 Arrow files on disk (``load_from_disk``, ``from_parquet``) is never loaded whole. The image column
 may hold
 
-* an ``Image`` feature (decoded or ``decode=False``): the stored ``{bytes, path}`` struct is read
+* an ``Image`` feature (decoded or ``decode=False``), a plain ``{bytes, path}`` struct or a binary
+  column of encoded images: the stored bytes (or the file at ``path``) are read
   through Arrow and decoded here, as ``parquet:DIR`` does (greyscale stays (H, W), anything else
   becomes RGB (H, W, 3), or the feature's ``mode`` if it is ``L`` or ``RGB``); scaled by 255;
 * numbers: ``Array2D``/``Array3D``/... or (nested) ``Sequence``/``List`` features of one numeric
@@ -30,6 +31,7 @@ from datadiet.data.sources import PARTS, LazySource, uint8_scale
 from datadiet.errors import DataDietError
 
 IMAGE_MODES = ("L", "RGB")
+BINARY = ("binary", "large_binary")
 ARRAY_FEATURES = ("Array2D", "Array3D", "Array4D", "Array5D", "Sequence", "List", "LargeList")
 
 
@@ -61,6 +63,8 @@ def _decode_mode(cell, where: str, mode: str | None) -> np.ndarray:
     """One stored image (``{bytes, path}``) as uint8 (H, W) or (H, W, 3), or converted to ``mode``."""
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(cell, (bytes, bytearray)):
+        cell = {"bytes": cell}
     if not isinstance(cell, dict) or (cell.get("bytes") is None and not cell.get("path")):
         raise DataDietError(f"{where}: no image (got {type(cell).__name__} {cell!r:.60})")
     data = cell.get("bytes")
@@ -130,7 +134,8 @@ class HFSource(LazySource):
         feature = ds.features[self.image_column]
         kind = type(feature).__name__
         where = f"{self.what(part)} column {self.image_column!r}"
-        if kind == "Image":
+        encoded = (isinstance(feature, dict) and "bytes" in feature) or getattr(feature, "dtype", None) in BINARY
+        if kind == "Image" or encoded:
             mode = getattr(feature, "mode", None)
             if mode is not None and mode not in IMAGE_MODES:
                 raise DataDietError(f"{where}: Image mode {mode!r} is not read; use L, RGB or None")
