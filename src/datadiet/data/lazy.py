@@ -83,7 +83,10 @@ class LazyRows:
         """The rows ``key`` names, read now: what the same indexing of the in-memory tensor gives."""
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             return self[[int(key)]][0]
-        x, _ = self.source.read(self._mapped(self._positions(key)), self.part)
+        positions = self._positions(key)
+        if not positions.size:  # no row read
+            return torch.empty((0, *self.shape[1:]), dtype=torch.float32)
+        x, _ = self.source.read(self._mapped(positions), self.part)
         return x
 
     def take(self, rows) -> LazyRows:

@@ -166,7 +166,9 @@ def _load_clean(
     for prefix, (source, example) in SOURCES.items():
         if name.startswith(prefix):
             if not name[len(prefix) :]:
-                raise DataDietError(f"dataset {prefix!r} needs a {'path' if prefix == 'folder:' else 'folder'}, e.g. {example}")
+                raise DataDietError(
+                    f"dataset {prefix!r} needs a {'path' if prefix == 'folder:' else 'folder'}, e.g. {example}"
+                )
             return source(name[len(prefix) :], name=name).to_lazy_dataset()
     if name not in DATASETS or name in ("npz:PATH", "folder:PATH", "npy:DIR", "parquet:DIR"):
         raise DataDietError(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")

@@ -17,8 +17,8 @@ import numpy as np
 
 from datadiet.data.dataset import Dataset
 from datadiet.data.export import export_source, source_of
-from datadiet.data.lazy import LazyRows
 from datadiet.data.groups import apply_grouping
+from datadiet.data.lazy import LazyRows
 from datadiet.data.split import validation_info
 from datadiet.defaults import DEFAULT_CCS_BINS
 from datadiet.engine import DatasetSpec

@@ -114,7 +114,7 @@ def score_figures(dataset: Dataset, result: ScoreResult) -> dict:
     figs = [str(score_histograms(result.table, dataset.class_names, folder / "score_histograms.png", method=method))]
     if dataset.is_image:
         rows = _shown(result.table.assign(index=np.arange(len(result.table))))  # image i is row i
-        images = dataset.denormalise(dataset.x_train[rows["index"].to_numpy()]).numpy()  # only the rows shown
+        images = dataset.denormalise(dataset.x_train[rows["index"].to_numpy().copy()]).numpy()  # only the rows shown
         rows = rows.assign(index=np.arange(len(rows)))
         figs.append(
             str(extreme_examples(rows, images, dataset.class_names, folder / "extremes.png", method=method, k=EXTREMES))
