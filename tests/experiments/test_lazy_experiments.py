@@ -123,3 +123,18 @@ def test_the_lazy_dataset_is_the_in_memory_one(digits_dir):
     assert lazy.fingerprint == ref.fingerprint and lazy.mean == ref.mean and lazy.std == ref.std
     assert lazy.class_names == ref.class_names and lazy.bytes_per_example == ref.bytes_per_example
     assert torch.equal(lazy.y_train, ref.y_train) and torch.equal(lazy.x_test[:], ref.x_test)
+
+
+def test_lottery_and_lmc_equal_memory(monkeypatch, capsys, tmp_path, digits_dir):
+    for args in (
+        ["lottery", f"npy:{digits_dir}", "--model", "mlp", "--levels", "2", "--epochs", "1"],
+        ["lmc", f"npy:{digits_dir}", "--model", "mlp", "--from-step", "5", "--epochs", "1", "--batch-size", "64"],
+    ):
+        ref, lazy, reads = _both(monkeypatch, capsys, tmp_path / args[0], digits_dir, *args)
+        assert _strip(lazy, tmp_path / args[0] / "lazy") == _strip(ref, tmp_path / args[0] / "memory")
+        _no_whole_reads(reads, 1348)
+    memory = sorted((tmp_path / "lmc" / "memory").glob("lmc_*/*.parquet"))
+    assert memory  # the per-example barriers: training-set losses and errors read batch by batch
+    for path in memory:
+        lazy = tmp_path / "lmc" / "lazy" / path.relative_to(tmp_path / "lmc" / "memory")
+        pd.testing.assert_frame_equal(pd.read_parquet(lazy), pd.read_parquet(path), check_exact=True)
