@@ -106,3 +106,15 @@ def test_parquet_and_folder_load_lazily_with_the_in_memory_fingerprint(tmp_path)
     assert isinstance(lazy.x_train, LazyRows) and lazy.fingerprint == ref.fingerprint
     assert lazy.files_train == ref.files_train and lazy.source_dir == ref.source_dir
     assert torch.equal(lazy.x_train[:], ref.x_train) and lazy.class_names == ("cat", "dog")
+
+
+def test_a_spec_of_a_lazy_source_loads_a_dataset_read_lazily():
+    from datadiet.data.sources import from_torch_lazy
+    from datadiet.engine.datasets import DatasetSpec
+
+    a = {k: torch.tensor(v.astype(np.float32) if k[0] == "x" else v) for k, v in _arrays(30, 8, (5,)).items()}
+    source = from_torch_lazy(*(torch.utils.data.TensorDataset(a[f"x_{p}"], a[f"y_{p}"]) for p in ("train", "test")))
+    spec = DatasetSpec.of(source)
+    ds, ref = spec.load(), source.to_dataset()
+    assert isinstance(ds.x_train, LazyRows) and spec.fingerprint == ref.fingerprint
+    assert torch.equal(ds.x_train[:], ref.x_train) and torch.equal(ds.y_test, ref.y_test)
