@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from datadiet.data.dataset import Dataset, check_groups, with_groups
+from datadiet.data.lazy import per_row
 from datadiet.errors import DataDietError
 
 __all__ = [
@@ -29,8 +30,8 @@ def brightness_quartiles(dataset: Dataset) -> Dataset:
     """Four groups by mean input brightness (raw scale): quartile edges from the training set, applied
     to both splits (and to the validation part, if any). A synthetic attribute for checking who pays for the diet on image data."""
 
-    def mean_brightness(x):
-        return dataset.denormalise(x).flatten(1).double().mean(1).numpy()
+    def mean_brightness(x):  # inputs read lazily: batch by batch
+        return per_row(lambda rows: dataset.denormalise(rows).flatten(1).double().mean(1).numpy(), x)
 
     tr, te = mean_brightness(dataset.x_train), mean_brightness(dataset.x_test)
     edges = np.quantile(tr, [0.25, 0.5, 0.75])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,7 +10,7 @@ from pathlib import Path
 from datadiet.data import loaders
 from datadiet.data.dataset import Augment, Dataset, from_arrays
 from datadiet.data.noise import add_label_noise
-from datadiet.data.shards import ParquetSource
+from datadiet.data.shards import FolderSource, ParquetSource
 from datadiet.data.sources import NpySource
 from datadiet.data.split import check_val_fraction, split_validation
 from datadiet.errors import DataDietError
@@ -92,16 +91,6 @@ def _npz(path):
     return load
 
 
-def _folder(path):
-    def load(data_dir, samples):
-        d = loaders.load_image_folder(path)
-        names, files = d.pop("class_names"), d.pop("files_train")
-        ds = from_arrays(f"folder:{path}", **d, class_names=tuple(names), scale=255.0)
-        return dataclasses.replace(ds, files_train=tuple(str(f) for f in files), source_dir=str(Path(path).resolve()))
-
-    return load
-
-
 DATASETS: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
@@ -133,8 +122,13 @@ DATASETS: dict[str, DatasetInfo] = {
     ),  # type: ignore[arg-type]
 }
 
-# a source read lazily (datadiet.data.sources), loaded here into memory: prefix -> (class, example)
-SOURCES = {"npy:": (NpySource, "npy:my_arrays"), "parquet:": (ParquetSource, "parquet:my_shards")}
+# a source read lazily (datadiet.data.sources, datadiet.data.shards): prefix -> (class, example). Loaded
+# as a Dataset whose inputs stay on disk (LazySource.to_lazy_dataset): rows are read as they are used.
+SOURCES = {
+    "npy:": (NpySource, "npy:my_arrays"),
+    "parquet:": (ParquetSource, "parquet:my_shards"),
+    "folder:": (FolderSource, "folder:my_images"),
+}
 
 
 def dataset_names() -> list[str]:
@@ -169,15 +163,13 @@ def _load_clean(
         if not path:
             raise DataDietError("dataset 'npz:' needs a path, e.g. npz:my_data.npz")
         return _npz(path)(data_dir, samples)
-    if name.startswith("folder:"):
-        if not name[7:]:
-            raise DataDietError("dataset 'folder:' needs a path, e.g. folder:my_images")
-        return _folder(name[7:])(data_dir, samples)
     for prefix, (source, example) in SOURCES.items():
         if name.startswith(prefix):
             if not name[len(prefix) :]:
-                raise DataDietError(f"dataset {prefix!r} needs a folder, e.g. {example}")
-            return source(name[len(prefix) :], name=name).to_dataset()
+                raise DataDietError(
+                    f"dataset {prefix!r} needs a {'path' if prefix == 'folder:' else 'folder'}, e.g. {example}"
+                )
+            return source(name[len(prefix) :], name=name).to_lazy_dataset()
     if name not in DATASETS or name in ("npz:PATH", "folder:PATH", "npy:DIR", "parquet:DIR"):
         raise DataDietError(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")
     if test_samples is not None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.lazy import LazyRows
 from datadiet.data.sources import LazySource
 from datadiet.errors import DataDietError
 
@@ -59,15 +60,37 @@ class SourceRows:
         return self.source.read(np.arange(start, stop), "train")
 
 
-def row_reader(data) -> ArrayRows | SourceRows:
-    """A row reader for ``data``: a reader as it is, a lazy source, or an in-memory Dataset's training rows."""
-    if isinstance(data, (ArrayRows, SourceRows)):
+class ViewRows:
+    """Training rows of a Dataset whose inputs are read lazily (:class:`~datadiet.data.lazy.LazyRows`):
+    the view's rows read on demand, the Dataset's own labels (noise and a validation split included).
+    Small to pickle: the view holds its source and row map, not the rows."""
+
+    def __init__(self, x: LazyRows, y) -> None:
+        _ = x.source.mean_std  # computed (and cached on the source) before it is shipped
+        self.x, self.y = x, np.asarray(y.numpy() if isinstance(y, torch.Tensor) else y)
+        if len(x) != self.y.shape[0]:
+            raise DataDietError(f"inputs have {len(x)} rows but labels {self.y.shape[0]}")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def read(self, start: int, stop: int) -> tuple[LazyRows, torch.Tensor]:
+        """Rows ``start..stop-1``: a view of them (read batch by batch as a score function uses them) and labels."""
+        return self.x.take(np.arange(start, stop)), torch.tensor(self.y[start:stop], dtype=torch.int64)
+
+
+def row_reader(data) -> ArrayRows | SourceRows | ViewRows:
+    """A row reader for ``data``: a reader as it is, a lazy source, or a Dataset's training rows (read
+    lazily when its inputs are)."""
+    if isinstance(data, (ArrayRows, SourceRows, ViewRows)):
         return data
     if isinstance(data, LazySource):
         return SourceRows(data)
+    if isinstance(data, Dataset) and isinstance(data.x_train, LazyRows):
+        return ViewRows(data.x_train, data.y_train)
     if isinstance(data, Dataset):
         return ArrayRows.of(data)
     raise DataDietError(f"data must be a datadiet Dataset or a lazy source (npy:DIR, ...), got {type(data).__name__}")
 
 
-__all__ = ["ArrayRows", "SourceRows", "row_reader"]
+__all__ = ["ArrayRows", "SourceRows", "ViewRows", "row_reader"]

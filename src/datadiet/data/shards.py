@@ -167,6 +167,20 @@ class ParquetSource(LazySource):
     def raw_take(self, part, indices):
         return self._decode(part, self.take_table(part, indices), indices, self.raw_meta(part)[2])
 
+    def labels(self, part: str = "train") -> np.ndarray:
+        """Every label of ``part``, read from the label column alone (no image decoded)."""
+        parts = []
+        for k, (*_, rows) in enumerate(self.groups[part]):
+            if rows:
+                column = self.read_group(part, k, ("label",)).column("label")
+                if column.null_count:
+                    raise DataDietError(f"{self.what(part)}: label column has {column.null_count} missing value(s)")
+                parts.append(column.to_numpy())
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+    def _label_bytes(self) -> int:
+        return int(self.labels("train")[:1].itemsize)
+
 
 class FolderSource(LazySource):
     """``folder:PATH`` read one image file at a time (the same examples, order and fingerprint as
@@ -182,9 +196,9 @@ class FolderSource(LazySource):
             raise DataDietError(f"image folder not found: {self.root}")
         self.name = name or f"folder:{path}"
         paths, labels, classes = list_image_split(self.root, "train", None)
-        self.paths, self.labels = {"train": paths}, {"train": np.asarray(labels, dtype=np.int64)}
+        self.paths, self.labels_ = {"train": paths}, {"train": np.asarray(labels, dtype=np.int64)}
         paths, labels, _ = list_image_split(self.root, "test", classes)
-        self.paths["test"], self.labels["test"] = paths, np.asarray(labels, dtype=np.int64)
+        self.paths["test"], self.labels_["test"] = paths, np.asarray(labels, dtype=np.int64)
         self.class_names_given = tuple(classes)
 
     def what(self, part: str) -> str:
@@ -218,9 +232,20 @@ class FolderSource(LazySource):
             if a.shape[:2] != shape[:2]:
                 raise DataDietError(f"image {self.paths[part][int(i)]} has size {a.shape[:2]}, the others {shape[:2]}")
             x[j] = a[..., 0] if grey else a
-        return x, self.labels[part][np.asarray(indices, dtype=np.int64)]
+        return x, self.labels_[part][np.asarray(indices, dtype=np.int64)]
 
-    def to_dataset(self) -> Dataset:
-        ds = super().to_dataset()
+    def labels(self, part: str = "train") -> np.ndarray:
+        return self.labels_[part].copy()
+
+    def _label_bytes(self) -> int:
+        return int(self.labels_["train"].itemsize)
+
+    def _with_files(self, ds: Dataset) -> Dataset:
         files = tuple(str(f.relative_to(self.root)) for f in self.paths["train"])
         return dataclasses.replace(ds, files_train=files, source_dir=str(self.root.resolve()))
+
+    def to_dataset(self) -> Dataset:
+        return self._with_files(super().to_dataset())
+
+    def to_lazy_dataset(self) -> Dataset:
+        return self._with_files(super().to_lazy_dataset())

@@ -41,6 +41,7 @@ from datadiet.data.dataset import (
     _one_line,
     from_arrays,
 )
+from datadiet.data.lazy import LazyRows
 from datadiet.data.streaming import StreamFingerprint, streaming_mean_std, values_per_channel
 from datadiet.errors import DataDietError
 
@@ -275,6 +276,38 @@ class LazySource:
             self._check_classes(part, arrays[f"y_{part}"])
         return from_arrays(self.name, **arrays, class_names=self.class_names_given, scale=self.scale)
 
+    def labels(self, part: str = "train") -> np.ndarray:
+        """Every label of ``part`` as stored (read chunk by chunk; sources with a label column override)."""
+        return np.concatenate([np.asarray(y) for _, _, y in self.chunks(part)])
+
+    def to_lazy_dataset(self) -> Dataset:
+        """The Dataset whose inputs are read lazily (:class:`~datadiet.data.lazy.LazyRows` views) and whose
+        labels are in memory: ``to_dataset()``'s name, fingerprint, class names, mean/std, labels and
+        bytes per example, and rows bitwise its tensors' rows, without holding the inputs."""
+        mean, std = self.mean_std  # every row checked first (the fingerprint's pass)
+        ys = {}
+        for part in PARTS:
+            raw = np.asarray(self.labels(part))
+            ys[part] = _labels(f"{self.what(part)} labels", raw, self.raw_meta(part)[0])
+            self._check_classes(part, ys[part])
+        n, dtype, shape = self.raw_meta("train")
+        return Dataset(
+            name=self.name,
+            x_train=LazyRows(self, "train"),
+            y_train=torch.from_numpy(ys["train"]),
+            x_test=LazyRows(self, "test"),
+            y_test=torch.from_numpy(ys["test"]),
+            class_names=self.class_names,
+            fingerprint=self.fingerprint,
+            mean=self.mean,
+            std=self.std,
+            bytes_per_example=int(np.prod(shape, dtype=np.int64)) * dtype.itemsize + self._label_bytes(),
+        )
+
+    def _label_bytes(self) -> int:
+        """Storage of one training label as stored (``from_arrays``' ``y_train[:1].nbytes``)."""
+        return int(np.asarray(self.raw_rows("train", 0, 1)[1]).itemsize)
+
     def torch_dataset(self, part: str = "train") -> SourceDataset:
         return SourceDataset(self, part)
 
@@ -374,6 +407,12 @@ class NpySource(LazySource):
 
     def files(self, part: str) -> list[Path]:
         return [self.directory / f"x_{part}.npy", self.directory / f"y_{part}.npy"]
+
+    def labels(self, part: str = "train") -> np.ndarray:
+        return np.array(self.arrays_[f"y_{part}"])
+
+    def _label_bytes(self) -> int:
+        return int(self.arrays_["y_train"].dtype.itemsize)
 
 
 class TorchSource(LazySource):

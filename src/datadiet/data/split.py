@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from datadiet.data.dataset import Dataset
+from datadiet.data.lazy import take_rows
 from datadiet.errors import DataDietError
 from datadiet.validation import check_fraction, check_positive_int
 
@@ -89,9 +90,9 @@ def split_validation(dataset: Dataset, fraction: float, seed: int = 0) -> Datase
     index = dataset.index
     return dataclasses.replace(
         dataset,
-        x_train=dataset.x_train[keep],
+        x_train=take_rows(dataset.x_train, keep),  # inputs read lazily stay so: a view of the rows
         y_train=dataset.y_train[keep],
-        x_val=dataset.x_train[val],
+        x_val=take_rows(dataset.x_train, val),
         y_val=dataset.y_train[val],
         g_train=_rows(dataset.g_train, keep),
         g_val=_rows(dataset.g_train, val),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datadiet.data import load_dataset
 from datadiet.data.dataset import Dataset
 from datadiet.data.groups import apply_grouping
+from datadiet.data.sources import LazySource
 from datadiet.data.split import check_val_fraction, split_validation
 from datadiet.errors import DataDietError
 from datadiet.validation import check_positive_int
@@ -50,8 +51,12 @@ class DatasetSpec:
         object.__setattr__(self, "val_seed", check_positive_int("val_seed", self.val_seed, allow_zero=True))
 
     @classmethod
-    def of(cls, dataset: Dataset) -> DatasetSpec:
-        """The spec of an in-memory dataset (user arrays, test fixtures)."""
+    def of(cls, dataset: Dataset | LazySource) -> DatasetSpec:
+        """The spec of a dataset given by the API: in memory (user arrays, test fixtures), or a lazy source
+        (:func:`~datadiet.data.sources.from_torch_lazy`, ...), whose inputs the spec's Dataset reads
+        lazily (:meth:`~datadiet.data.sources.LazySource.to_lazy_dataset`)."""
+        if isinstance(dataset, LazySource):
+            dataset = dataset.to_lazy_dataset()
         if not isinstance(dataset, Dataset):
             raise DataDietError(f"dataset must be a datadiet Dataset or DatasetSpec, got {type(dataset).__name__}")
         return cls(name=dataset.name, fingerprint=dataset.fingerprint, data=dataset)
@@ -118,6 +123,6 @@ def shipped(fingerprint: str) -> bool:
     return fingerprint in _SHIPPED
 
 
-def as_spec(dataset: Dataset | DatasetSpec) -> DatasetSpec:
-    """A resolved :class:`DatasetSpec` from a spec or an in-memory dataset."""
+def as_spec(dataset: Dataset | LazySource | DatasetSpec) -> DatasetSpec:
+    """A resolved :class:`DatasetSpec` from a spec, a dataset or a lazy source."""
     return (dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.of(dataset)).resolve()

@@ -18,6 +18,7 @@ import numpy as np
 from datadiet.data.dataset import Dataset
 from datadiet.data.export import export_source, source_of
 from datadiet.data.groups import apply_grouping
+from datadiet.data.lazy import LazyRows
 from datadiet.data.split import validation_info
 from datadiet.defaults import DEFAULT_CCS_BINS
 from datadiet.engine import DatasetSpec
@@ -192,6 +193,11 @@ def _check_export(export, ds: Dataset | None, balanced_by: str) -> None:
             )
     elif export is not None and not str(export).endswith(".npz"):
         raise DataDietError(f"export must end in .npz, got {str(export)!r}")
+    elif export is not None and ds is not None and isinstance(ds.x_train, LazyRows):
+        raise DataDietError(
+            f"dataset {ds.name!r} is read lazily and has no export format of its own; an .npz export would hold "
+            f"every kept input in memory: export={str(export)!r} is refused (use the kept indices file)"
+        )
     if ds is None and (export is not None or balanced_by == "group"):
         what = "export" if export is not None else "balanced_by='group'"
         raise DataDietError(f"{what} needs a dataset (the table has no summary.json naming its dataset)")

@@ -94,6 +94,18 @@ class ScoreExperiment:
         return {"methods": methods}
 
 
+EXTREMES = 16  # the easiest and the hardest examples shown, each
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows :func:`extreme_examples` shows (its ``EXTREMES`` lowest and highest by score, ties by
+    index), in index order: the figure of these rows alone is the figure of the whole table."""
+    order = table.sort_values(["score", "index"], kind="mergesort")
+    k = min(EXTREMES, len(table))
+    picked = np.union1d(order.head(k)["index"].to_numpy(), order.iloc[::-1].head(k)["index"].to_numpy())
+    return table.set_index(np.arange(len(table))).loc[picked]
+
+
 def score_figures(dataset: Dataset, result: ScoreResult) -> dict:
     """One method's diagnostic figures beside its table: a histogram per class, the easiest and
     hardest examples (image data), and the score against the input norm with Spearman's ρ."""
@@ -101,9 +113,12 @@ def score_figures(dataset: Dataset, result: ScoreResult) -> dict:
     method = result.config.method
     figs = [str(score_histograms(result.table, dataset.class_names, folder / "score_histograms.png", method=method))]
     if dataset.is_image:
-        images = dataset.denormalise(dataset.x_train).numpy()
-        rows = result.table.assign(index=np.arange(len(result.table)))  # image i is row i, whatever its stable index
-        figs.append(str(extreme_examples(rows, images, dataset.class_names, folder / "extremes.png", method=method)))
+        rows = _shown(result.table.assign(index=np.arange(len(result.table))))  # image i is row i
+        images = dataset.denormalise(dataset.x_train[rows["index"].to_numpy().copy()]).numpy()  # only the rows shown
+        rows = rows.assign(index=np.arange(len(rows)))
+        figs.append(
+            str(extreme_examples(rows, images, dataset.class_names, folder / "extremes.png", method=method, k=EXTREMES))
+        )
     norms = input_norm(dataset.x_train)
     rho = score_vs_input_norm(result.scores, norms, folder / "score_vs_input_norm.png", method=method)
     figs.append(str(folder / "score_vs_input_norm.png"))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from datadiet.data.lazy import LazyRows
 from datadiet.errors import DataDietError
 from datadiet.validation import as_inputs_targets, check_positive_int
 
@@ -110,6 +111,9 @@ def streams(score):
     @functools.wraps(score)
     def wrapper(model, inputs, targets=None, *, batch_size: int | None = None, **kw):
         size = {} if batch_size is None else {"batch_size": batch_size}
+        if isinstance(inputs, LazyRows):  # a Dataset's inputs read lazily: one batch read at a time
+            bs = check_positive_int("batch_size", batch_size if batch_size is not None else _default_batch(score))
+            return in_batches(lambda s: score(model, inputs[s], targets[s], batch_size=bs, **kw), inputs, targets, bs)
         if is_lazy_source(inputs):
             inputs = inputs.torch_dataset("train")
         if not is_map_dataset(inputs):
@@ -123,6 +127,22 @@ def streams(score):
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
     return wrapper
+
+
+def in_batches(fn, inputs: LazyRows, targets, batch_size: int):
+    """``fn(rows)`` for consecutive slices of ``batch_size`` rows of lazily read ``inputs`` (and their
+    ``targets``), the results concatenated (a tuple of arrays: each concatenated): the batches a score
+    cuts the same inputs in memory into, so the numbers are equal."""
+    if targets is None:
+        raise DataDietError("targets are required with inputs read lazily (a Dataset's x_train)")
+    if len(targets) != len(inputs):
+        raise DataDietError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
+    parts = [fn(s) for s in batches(len(inputs), batch_size)]
+    if not parts:
+        return np.empty(0, dtype=np.float64)
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(p) for p in zip(*parts))
+    return np.concatenate(parts)
 
 
 def _default_batch(score) -> int:

@@ -10,7 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datadiet.scores._common import batches, check_logits, forward, prepare, scoring_mode, streams, to_numpy
+from datadiet.data.lazy import LazyRows, per_row
+from datadiet.scores._common import (
+    batches,
+    check_logits,
+    forward,
+    in_batches,
+    prepare,
+    scoring_mode,
+    streams,
+    to_numpy,
+)
 from datadiet.validation import as_inputs_targets, check_positive_int
 
 
@@ -63,6 +73,9 @@ def loss(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> np.nda
 def loss_and_error(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Per-example cross-entropy (as :func:`loss`, to the bit) and 0-1 error (1.0 where the argmax is
     not the label) from one pass in eval mode. Two arrays of shape (N,)."""
+    if isinstance(inputs, LazyRows):  # read batch by batch
+        bs = check_positive_int("batch_size", batch_size)
+        return in_batches(lambda s: loss_and_error(model, inputs[s], targets[s], batch_size=bs), inputs, targets, bs)
     x, y, batch_size = prepare(model, inputs, targets, batch_size)
     logits = _logits(model, x, y, batch_size).double()
     if not x.shape[0]:
@@ -94,13 +107,18 @@ def logit_margin(model: nn.Module, inputs, targets, *, batch_size: int = 1024) -
 
 def probabilities(model: nn.Module, inputs, *, batch_size: int = 1024) -> np.ndarray:
     """The model's softmax probabilities (N x K) on ``inputs``, in eval mode, batch by batch."""
+    if isinstance(inputs, LazyRows):  # read batch by batch
+        return per_row(lambda rows: probabilities(model, rows, batch_size=batch_size), inputs, batch_size)
     x = torch.as_tensor(inputs)
     logits = _logits(model, x, torch.zeros(x.shape[0], dtype=torch.long), batch_size)
     return torch.softmax(logits.double(), dim=1).numpy()
 
 
 def input_norm(inputs) -> np.ndarray:
-    """‖x‖₂ of each (normalised) input: the baseline Kirsch (2023) found GraNd at init tracks. Shape (N,)."""
+    """‖x‖₂ of each (normalised) input: the baseline Kirsch (2023) found GraNd at init tracks. Shape (N,).
+    Inputs read lazily (a Dataset's ``x_train``) are read batch by batch."""
+    if isinstance(inputs, LazyRows):
+        return per_row(input_norm, inputs)
     x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
     x, _ = as_inputs_targets(x, torch.zeros(x.shape[0] if x.ndim else 0, dtype=torch.long))
     return to_numpy(x.double().flatten(1).norm(dim=1))

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from datadiet.data.dataset import Augment, Dataset
+from datadiet.data.lazy import LazyRows
 from datadiet.errors import DataDietError
 from datadiet.training.schedule import Batch
 from datadiet.validation import check_positive_int
@@ -154,10 +155,39 @@ class LoaderFeed:
             del loader  # its worker processes end with it
 
 
+class LazyDatasetRows:
+    """The source protocol over a Dataset whose inputs are read lazily (:class:`~datadiet.data.lazy.LazyRows`):
+    ``read`` gives its views' rows and its own labels (label noise and a validation split included), so
+    a DataLoader's workers read the batches indexing the Dataset would give."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.num_train, self.num_test = dataset.num_train, int(dataset.x_test.shape[0])
+        self.input_shape, self.num_classes = dataset.input_shape, dataset.num_classes
+        self.augment = dataset.augment
+
+    def read(self, indices, part: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        if part == "train":
+            return self.dataset.x_train[idx], self.dataset.y_train[idx]
+        return self.dataset.x_test[idx], self.dataset.y_test[idx]
+
+
+def reads_lazily(data) -> bool:
+    """A Dataset whose training inputs are read lazily (``npy:DIR``, ``parquet:DIR``, ``folder:PATH`` loaded)."""
+    return isinstance(data, Dataset) and isinstance(data.x_train, LazyRows)
+
+
 def make_feed(data, num_workers: int) -> MemoryFeed | LoaderFeed:
-    """The feed of ``data``: in memory for a Dataset (``num_workers`` unused), else a DataLoader."""
+    """The feed of ``data``: indexing for a Dataset in memory (``num_workers`` unused), a DataLoader with
+    ``num_workers`` workers for a lazy source or a Dataset read lazily (with 0: that Dataset indexed, the
+    rows read in this process; the same batches either way)."""
     check_positive_int("num_workers", num_workers, allow_zero=True)
-    return LoaderFeed(data, num_workers) if is_lazy(data) else MemoryFeed(data)
+    if is_lazy(data):
+        return LoaderFeed(data, num_workers)
+    if reads_lazily(data) and num_workers > 0:
+        return LoaderFeed(LazyDatasetRows(data), num_workers)
+    return MemoryFeed(data)
 
 
 @torch.no_grad()
