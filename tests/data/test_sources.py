@@ -2,6 +2,7 @@
 in-memory numbers bitwise, fingerprints, bad input, and the diet exported in the source's format."""
 
 import io
+import os
 import tracemalloc
 
 import numpy as np
@@ -302,3 +303,38 @@ def test_streaming_passes_hold_a_chunk_of_float64_values_not_the_data(tmp_path, 
     # measured: 6 MiB (3 channels), 15 MiB (1 channel: one pairwise leaf of up to 2**20 values held for
     # bitwise sums); with chunks of 1 MiB of raw uint8 rows, 47 and 49 MiB
     assert peak < 20 * (1 << 20), peak
+
+
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's /proc/self/status")
+def test_npy_reads_leave_no_mapped_pages_resident(tmp_path, monkeypatch):
+    """A pass over a memory-mapped file leaves at most a chunk's pages mapped into the process (RSS
+    flat in the file's size), and the rows read are unchanged: sequential chunks, then random batches
+    (their pages dropped once a budget of them may be resident)."""
+    rows = 4096  # 4096 rows of 64x64 uint8: 16 MiB on disk
+    x = np.lib.format.open_memmap(tmp_path / "x_train.npy", mode="w+", dtype=np.uint8, shape=(rows, 64, 64))
+    x[:] = (np.arange(rows) % 256).astype(np.uint8)[:, None, None]
+    x.flush()
+    del x
+    np.save(tmp_path / "y_train.npy", np.arange(rows) % 4)
+    np.save(tmp_path / "x_test.npy", np.zeros((4, 64, 64), np.uint8))
+    np.save(tmp_path / "y_test.npy", np.arange(4))
+    src = NpySource(tmp_path, chunk_rows=256, mean=(0.5,), std=(0.25,))
+    before = _rss_file_kib()
+    for start in range(0, rows, 256):
+        xs, _ = src.raw_rows("train", start, start + 256)
+        assert (xs == (np.arange(start, start + 256) % 256).astype(np.uint8)[:, None, None]).all()
+    assert _rss_file_kib() - before < 4 * 1024  # under 4 MiB of the 16 MiB file stays resident
+    monkeypatch.setattr(sources, "RESIDENT_BYTES", 4 << 20)  # a batch of 512 rows counts 512 x 8 KiB: dropped each time
+    for batch in np.random.default_rng(0).permutation(rows).reshape(8, 512):
+        xs, ys = src.raw_take("train", batch)
+        assert (xs == (batch % 256).astype(np.uint8)[:, None, None]).all() and (ys == batch % 4).all()
+    assert _rss_file_kib() - before < 4 * 1024
+    untouched = NpySource(tmp_path, chunk_rows=256, mean=(0.5,), std=(0.25,))  # the same pass, pages kept
+    base = _rss_file_kib()
+    _ = [np.array(untouched.arrays_["x_train"][s : s + 256]) for s in range(0, rows, 256)]
+    assert _rss_file_kib() - base > 12 * 1024  # the check can see resident pages: without release they stay

@@ -26,6 +26,7 @@ by 255 as ``npz:PATH`` does.
 
 from __future__ import annotations
 
+import mmap
 from functools import cached_property
 from pathlib import Path
 
@@ -51,6 +52,9 @@ PARTS = ("train", "test")
 # its raw bytes (1 byte a value for uint8) would cost about 40x its size in memory.
 CHUNK_BYTES = 1 << 26
 FLOAT64_BYTES = 8
+# Rows read at random (training batches) from a memory-mapped file leave their pages mapped into the
+# process; once about this many bytes of them may be, they are dropped (see NpySource.raw_take).
+RESIDENT_BYTES = 1 << 30
 
 
 def uint8_scale(dtype) -> float | None:
@@ -333,6 +337,25 @@ class SourceDataset(torch.utils.data.Dataset):
         return list(zip(x, y))
 
 
+def release_pages(array: np.ndarray, start: int, stop: int) -> None:
+    """Drop rows ``start..stop-1`` of a memory-mapped ``array`` from this process's resident set.
+
+    Pages of a read-only file mapping stay mapped (and counted in the process's RSS) once read, so a
+    pass over a 1M-row file would leave all of it resident; ``MADV_DONTNEED`` unmaps them again (they
+    stay in the kernel's page cache, and a later read maps them back with their same bytes). No-op for
+    an array that is not memory-mapped, or where the platform has no ``madvise``.
+    """
+    mm = getattr(array, "_mmap", None)
+    if mm is None or stop <= start or not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    row = int(np.prod(array.shape[1:], dtype=np.int64)) * array.itemsize
+    base = int(array.offset) % mmap.ALLOCATIONGRANULARITY  # where row 0 starts in the mapping (np.memmap)
+    first = (base + start * row) // mmap.PAGESIZE * mmap.PAGESIZE
+    last = min(len(mm), -(-(base + stop * row) // mmap.PAGESIZE) * mmap.PAGESIZE)
+    if last > first:
+        mm.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataDietError(f"npy file not found: {path}")
@@ -368,6 +391,7 @@ class NpySource(LazySource):
             raise DataDietError(f"npy dataset folder not found: {self.directory}")
         self.name = name or f"npy:{directory}"
         self.arrays_ = {k: _load_npy(self.directory / f"{k}.npy") for k in self.FILES}
+        self.touched: dict[str, int] = {}  # bytes of scattered rows read since their pages were last dropped
         for part in PARTS:
             x, y = self.arrays_[f"x_{part}"], self.arrays_[f"y_{part}"]
             if y.ndim != 1 or y.shape[0] != x.shape[0]:
@@ -400,10 +424,22 @@ class NpySource(LazySource):
         return int(x.shape[0]), x.dtype, tuple(x.shape[1:])
 
     def raw_rows(self, part, start, stop):
-        return np.array(self.arrays_[f"x_{part}"][start:stop]), np.array(self.arrays_[f"y_{part}"][start:stop])
+        x = self.arrays_[f"x_{part}"]
+        rows = np.array(x[start:stop]), np.array(self.arrays_[f"y_{part}"][start:stop])
+        release_pages(x, start, stop)  # copied out: RSS stays one chunk, however large the file
+        return rows
 
     def raw_take(self, part, indices):
-        return np.array(self.arrays_[f"x_{part}"][indices]), np.array(self.arrays_[f"y_{part}"][indices])
+        x = self.arrays_[f"x_{part}"]
+        rows = np.array(x[indices]), np.array(self.arrays_[f"y_{part}"][indices])
+        # scattered rows: drop the mapped pages once about RESIDENT_BYTES of them may be resident (a
+        # madvise per batch would make every later read fault its pages in again, ~2x a batch's read)
+        row_pages = int(np.prod(x.shape[1:], dtype=np.int64)) * x.itemsize + mmap.PAGESIZE
+        self.touched[part] = self.touched.get(part, 0) + len(indices) * row_pages
+        if self.touched[part] >= RESIDENT_BYTES:
+            release_pages(x, 0, len(x))
+            self.touched[part] = 0
+        return rows
 
     def files(self, part: str) -> list[Path]:
         return [self.directory / f"x_{part}.npy", self.directory / f"y_{part}.npy"]
