@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from datadiet.data import load_dataset
+from datadiet.data import load_dataset, registry
 from datadiet.data.groups import brightness_quartiles
 from datadiet.data.lazy import LazyRows, per_row, take_rows
 from datadiet.data.rows import ViewRows, row_reader
@@ -89,9 +89,16 @@ def test_split_groups_norms_and_rows_of_a_lazy_dataset_equal_memory(npy):
     assert torch.equal(x[:], ref.x_train[5:20]) and torch.equal(y, ref.y_train[5:20])
 
 
-def test_parquet_and_folder_load_lazily_with_the_in_memory_fingerprint(tmp_path):
+def test_parquet_and_folder_load_lazily_with_the_in_memory_fingerprint(tmp_path, monkeypatch):
     shards = _parquet_dir(tmp_path / "shards", _arrays(n_train=40, n_test=8), shard_rows=16, group_rows=8)
+    registry._load_clean.cache_clear()
+    small = load_dataset(f"parquet:{shards}")  # 48 rows of 8x8 fit in IN_MEMORY_BYTES: loaded into memory
+    assert isinstance(small.x_train, torch.Tensor) and registry.fits_in_memory(ParquetSource(shards))
+    monkeypatch.setattr(registry, "IN_MEMORY_BYTES", 48 * 64 * 4 - 1)  # one value too many: read lazily
+    registry._load_clean.cache_clear()
+    assert not registry.fits_in_memory(ParquetSource(shards))
     lazy, ref = load_dataset(f"parquet:{shards}"), ParquetSource(shards).to_dataset()
+    assert small.fingerprint == ref.fingerprint and torch.equal(small.x_train, ref.x_train)
     assert isinstance(lazy.x_train, LazyRows) and lazy.fingerprint == ref.fingerprint
     assert torch.equal(lazy.x_train[[39, 0, 17]], ref.x_train[[39, 0, 17]]) and torch.equal(lazy.y_test, ref.y_test)
     assert lazy.bytes_per_example == ref.bytes_per_example
@@ -102,10 +109,12 @@ def test_parquet_and_folder_load_lazily_with_the_in_memory_fingerprint(tmp_path)
             (root / split / name).mkdir(parents=True)
             for i in range(n):
                 Image.fromarray((rng.random((5, 6, 3)) * 255).astype(np.uint8)).save(root / split / name / f"{i}.png")
+    monkeypatch.setattr(registry, "IN_MEMORY_BYTES", 0)
     lazy, ref = load_dataset(f"folder:{root}"), FolderSource(root).to_dataset()
     assert isinstance(lazy.x_train, LazyRows) and lazy.fingerprint == ref.fingerprint
     assert lazy.files_train == ref.files_train and lazy.source_dir == ref.source_dir
     assert torch.equal(lazy.x_train[:], ref.x_train) and lazy.class_names == ("cat", "dog")
+    registry._load_clean.cache_clear()
 
 
 def test_a_spec_of_a_lazy_source_loads_a_dataset_read_lazily():

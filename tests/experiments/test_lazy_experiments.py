@@ -33,6 +33,12 @@ class InMemoryNpy(NpySource):
         return self.to_dataset()
 
 
+@pytest.fixture(autouse=True)
+def read_lazily(monkeypatch):
+    """Digits fit in memory, so ``npy:`` would load them whole: here every size is read lazily."""
+    monkeypatch.setattr(registry, "IN_MEMORY_BYTES", 0)
+
+
 @pytest.fixture(scope="module")
 def digits_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("lazy")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from datadiet.data import loaders
 from datadiet.data.dataset import Augment, Dataset, from_arrays
 from datadiet.data.noise import add_label_noise
@@ -123,12 +125,24 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 # a source read lazily (datadiet.data.sources, datadiet.data.shards): prefix -> (class, example). Loaded
-# as a Dataset whose inputs stay on disk (LazySource.to_lazy_dataset): rows are read as they are used.
+# into memory when its inputs fit in IN_MEMORY_BYTES, else as a Dataset whose inputs stay on disk
+# (LazySource.to_lazy_dataset): rows are read as they are used. Either way the same numbers and keys.
 SOURCES = {
     "npy:": (NpySource, "npy:my_arrays"),
     "parquet:": (ParquetSource, "parquet:my_shards"),
     "folder:": (FolderSource, "folder:my_images"),
 }
+
+
+# A lazily read source whose inputs, as normalised float32 (train and test), take at most this many
+# bytes is loaded into memory: the fast path for data that fits. Larger ones are read a batch at a time.
+IN_MEMORY_BYTES = 1 << 30
+
+
+def fits_in_memory(source) -> bool:
+    """Whether ``source``'s inputs as float32 tensors (train and test) take at most :data:`IN_MEMORY_BYTES`."""
+    values = (source.num_train + source.num_test) * int(np.prod(source.input_shape, dtype=np.int64))
+    return values * 4 <= IN_MEMORY_BYTES
 
 
 def dataset_names() -> list[str]:
@@ -169,7 +183,8 @@ def _load_clean(
                 raise DataDietError(
                     f"dataset {prefix!r} needs a {'path' if prefix == 'folder:' else 'folder'}, e.g. {example}"
                 )
-            return source(name[len(prefix) :], name=name).to_lazy_dataset()
+            src = source(name[len(prefix) :], name=name)
+            return src.to_dataset() if fits_in_memory(src) else src.to_lazy_dataset()
     if name not in DATASETS or name in ("npz:PATH", "folder:PATH", "npy:DIR", "parquet:DIR"):
         raise DataDietError(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")
     if test_samples is not None:
