@@ -210,6 +210,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
         target_column="equal steps (the paper's comparison)",
     ),
     "reproduce-quick": partial(reproduce_block, folder="results/reproduce-quick"),
+    "reproduce": partial(reproduce_block, folder="results/reproduce"),
     "diet-fashion-mnist": partial(diet_block, folder="results/fashion-mnist-diet"),
     "fashion-mnist-epochs": partial(table_block, folder="results/fashion-mnist-epochs"),
     "fashion-mnist-steps": partial(table_block, folder="results/fashion-mnist-steps"),
