@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from cleanlab.filter import find_label_issues
 
 from datadiet.defaults import DEFAULT_DEVICE
 from datadiet.engine import DatasetSpec, Job, closure, run_experiment
@@ -151,6 +150,9 @@ class Reproduction:
             {"scores": "mean over seeds", "recall": noisy_recall(res.table["score"], ds.noisy, top=self.setting.top)}
         )
         probs = np.mean([probabilities(job.checkpoint(s).model(out, ds), ds.x_train) for s in job.score.seeds], axis=0)
+        # imported here: cleanlab (which imports datasets where installed) would cost every CLI start ~1 s
+        from cleanlab.filter import find_label_issues
+
         issues = find_label_issues(ds.y_train.numpy(), probs)
         found = int(issues.sum())
         rows.append(
