@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from datadiet.data import load_dataset, registry
 from datadiet.data.groups import brightness_quartiles
@@ -16,7 +15,7 @@ from datadiet.data.sources import NpySource
 from datadiet.data.split import split_validation
 from datadiet.errors import DataDietError
 from datadiet.scores.basic import input_norm
-from tests.data.test_sources import _arrays, _npy_dir, _parquet_dir
+from tests.data.test_sources import _arrays, _image_folder, _npy_dir, _parquet_dir
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +101,7 @@ def test_parquet_and_folder_load_lazily_with_the_in_memory_fingerprint(tmp_path,
     assert isinstance(lazy.x_train, LazyRows) and lazy.fingerprint == ref.fingerprint
     assert torch.equal(lazy.x_train[[39, 0, 17]], ref.x_train[[39, 0, 17]]) and torch.equal(lazy.y_test, ref.y_test)
     assert lazy.bytes_per_example == ref.bytes_per_example
-    rng = np.random.default_rng(0)
-    root = tmp_path / "pets"
-    for split, n in (("train", 4), ("test", 2)):
-        for name in ("cat", "dog"):
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray((rng.random((5, 6, 3)) * 255).astype(np.uint8)).save(root / split / name / f"{i}.png")
+    root = _image_folder(tmp_path / "pets", n_train=4, shape=(5, 6, 3))
     monkeypatch.setattr(registry, "IN_MEMORY_BYTES", 0)
     lazy, ref = load_dataset(f"folder:{root}"), FolderSource(root).to_dataset()
     assert isinstance(lazy.x_train, LazyRows) and lazy.fingerprint == ref.fingerprint

@@ -60,6 +60,17 @@ def _parquet_dir(path, arrays, shard_rows=64, group_rows=20, hf_struct=False):
     return path
 
 
+def _image_folder(root, *, n_train, shape):
+    """``root/{train,test}/{cat,dog}/<i>.png``: ``n_train`` (2 test) random RGB images a class, seed 0."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", 2)):
+        for name in ("cat", "dog"):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(root / split / name / f"{i}.png")
+    return root
+
+
 class Counting:
     """Wraps a source's ``raw_rows`` to count its reads and the largest one."""
 
@@ -163,13 +174,7 @@ def test_parquet_shards_read_by_row_group_and_give_the_in_memory_numbers(tmp_pat
 
 
 def test_image_folder_source_equals_the_folder_loader(tmp_path):
-    rng = np.random.default_rng(0)
-    root = tmp_path / "pets"
-    for split, n in (("train", 5), ("test", 2)):
-        for name in ("cat", "dog"):
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray((rng.random((6, 7, 3)) * 255).astype(np.uint8)).save(root / split / name / f"{i}.png")
+    root = _image_folder(tmp_path / "pets", n_train=5, shape=(6, 7, 3))
     src = FolderSource(root)
     ds = load_dataset(f"folder:{root}")
     assert src.fingerprint == ds.fingerprint and src.mean == ds.mean and src.input_shape == (3, 6, 7)

@@ -215,31 +215,12 @@ class HFSource(LazySource):
         return self._fetch(part, [int(i) for i in rows], rows, self.raw_meta(part)[2])
 
 
-def from_hf_dataset(
-    train,
-    test,
-    *,
-    image_column: str = "image",
-    label_column: str = "label",
-    name: str = "hf",
-    class_names=None,
-    mean=None,
-    std=None,
-    chunk_rows=None,
-) -> HFSource:
+def from_hf_dataset(train, test, **options) -> HFSource:
     """A lazy source over two Hugging Face ``datasets.Dataset`` splits: nothing but the features is
-    read until asked. See :mod:`datadiet.data.hf` for what the columns may hold."""
-    return HFSource(
-        train,
-        test,
-        image_column=image_column,
-        label_column=label_column,
-        name=name,
-        class_names=class_names,
-        chunk_rows=chunk_rows,
-        mean=mean,
-        std=std,
-    )
+    read until asked. ``options`` are :class:`HFSource`'s (``image_column="image"``,
+    ``label_column="label"``, ``name``, ``class_names``, ``mean``, ``std``, ``chunk_rows``). See
+    :mod:`datadiet.data.hf` for what the columns may hold."""
+    return HFSource(train, test, **options)
 
 
 __all__ = ["HFSource", "from_hf_dataset"]
